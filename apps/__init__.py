@@ -1,0 +1,1 @@
+"""ditkit apps (grows in later issues)."""

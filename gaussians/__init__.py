@@ -1,0 +1,1 @@
+"""ditkit gaussians (grows in later issues)."""

@@ -1,0 +1,1 @@
+"""ditkit samplers (grows in later issues)."""
