@@ -1,0 +1,46 @@
+"""The shipped default text-to-image model: package data under `pipelines/models/`.
+
+Until a trained Shapes World model is installed there, the default is an untrained DiT of the
+intended shape, built from a fixed seed, so the CLI and README run end to end (with noise as
+output) and say so.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+SHIPPED_T2I = Path(__file__).parent / "models" / "shapes-t2i"
+
+log = logging.getLogger(__name__)
+
+
+def untrained_t2i():
+    """A seeded, untrained pixel-space text-to-image pipeline (64×64, MiniLM text, flow matching)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from dit import build_dit
+
+    from .t2i import TextToImagePipeline
+    from .text_encoder import MINILM_PACKAGE, load_minilm
+
+    torch.manual_seed(0)
+    transformer = build_dit("DiT-Ti/4", sample_size=64, in_channels=3, condition="text", text_dim=384,
+                            pooled_dim=384, adaln="single")
+    text_encoder, tokenizer = load_minilm()
+    return TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
+                               text_encoder=text_encoder, tokenizer=tokenizer,
+                               text_encoder_package=MINILM_PACKAGE)
+
+
+def load_default_t2i():
+    """The shipped model if installed, else the untrained stand-in (with a warning)."""
+    from .t2i import TextToImagePipeline
+
+    if (SHIPPED_T2I / "model_index.json").is_file():
+        return TextToImagePipeline.from_pretrained(SHIPPED_T2I)
+    log.warning("no trained default model is installed at %s; using an UNTRAINED DiT (outputs are noise)",
+                SHIPPED_T2I)
+    return untrained_t2i()

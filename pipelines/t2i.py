@@ -1,0 +1,278 @@
+"""Text-to-image: `TextToImagePipeline`, a diffusers `DiffusionPipeline` around a ditkit DiT.
+
+Its call reads as the algorithm: encode prompt → prepare latents → denoise with classifier-free
+guidance (each transformer call in a `cond`/`uncond` cache context, so diffusers' cache hooks
+work) → decode → output dataclass. The CLI lives in `pipelines.t2i_cli` and runs as
+`python -m pipelines.t2i`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.image_processor import VaeImageProcessor
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from .errors import UserError
+from .hooks_state import reset_hook_state
+from .text_encoder import MINILM_PACKAGE, load_minilm
+
+
+@dataclass
+class ImagePipelineOutput(BaseOutput):
+    """images: list of PIL images, or an array (B, H, W, 3) / tensor (B, 3, H, W) in [0, 1]."""
+
+    images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
+
+
+class TextToImagePipeline(DiffusionPipeline):
+    """Text (or class-label) to image with a DiT, any fitting diffusers scheduler, optional VAE.
+
+    Pixel-space models have no `vae`; class-conditional models (DiT-XL/2) have no text encoder
+    and take a label name or class index as the prompt.
+    """
+
+    model_cpu_offload_seq = "text_encoder->transformer->vae"
+    _optional_components = ["text_encoder", "tokenizer", "vae"]
+    _callback_tensor_inputs = ["latents"]
+
+    def __init__(self, transformer, scheduler, text_encoder=None, tokenizer=None, vae=None,
+                 text_max_length: int = 32, text_encoder_package: str | None = None,
+                 id2label: dict | None = None):
+        super().__init__()
+        self.register_modules(transformer=transformer, scheduler=scheduler, text_encoder=text_encoder,
+                              tokenizer=tokenizer, vae=vae)
+        self.register_to_config(text_max_length=text_max_length, text_encoder_package=text_encoder_package,
+                                id2label=id2label)
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
+        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """As diffusers', plus: a folder saved without its text encoder gets it back from the package
+        named in `text_encoder_package` (the shipped models keep MiniLM out of their folder)."""
+        index_file = os.path.join(pretrained_model_name_or_path, "model_index.json")
+        if os.path.isfile(index_file) and "text_encoder" not in kwargs:
+            with open(index_file, encoding="utf-8") as f:
+                index = json.load(f)
+            missing = (index.get("text_encoder") or [None])[0] is None
+            if missing and index.get("text_encoder_package") == MINILM_PACKAGE:
+                kwargs["text_encoder"], kwargs["tokenizer"] = load_minilm()
+        kwargs.setdefault("use_safetensors", True)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def is_text_conditioned(self) -> bool:
+        return self.transformer.config.get("condition", "text") == "text"
+
+    @property
+    def latent_channels(self) -> int:
+        return self.transformer.config.in_channels
+
+    @property
+    def spatial_multiple(self) -> int:
+        """Height and width must be multiples of this (patch size × VAE down-sampling)."""
+        return self.transformer.config.patch_size * self.vae_scale_factor
+
+    @property
+    def native_size(self) -> int:
+        return self.transformer.config.sample_size * self.vae_scale_factor
+
+    # ------------------------------------------------------------------ prompt encoding
+
+    def label_ids(self, prompts: list[str]) -> torch.Tensor:
+        """Class-conditional models: each prompt is a class index or a label name (from id2label)."""
+        num_classes = self.transformer.config.num_classes
+        by_name = {}
+        for key, value in (self.config.id2label or {}).items():
+            for name in str(value).split(","):
+                by_name[name.strip().lower()] = int(key)
+        ids = []
+        for p in prompts:
+            text = p.strip().lower()
+            if text.isdigit() and int(text) < num_classes:
+                ids.append(int(text))
+            elif text in by_name:
+                ids.append(by_name[text])
+            else:
+                raise UserError(f"prompt {p!r} is not a class index below {num_classes} or a known label "
+                                f"of this class-conditional model")
+        return torch.tensor(ids, device=self._execution_device)
+
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str], device) -> dict:
+        """→ transformer kwargs for these prompts: token embeddings (B, L, E), mask (B, L), pooled (B, E)."""
+        if not self.is_text_conditioned:
+            return {"class_labels": self.label_ids(prompts)}
+        if self.text_encoder is None or self.tokenizer is None:
+            raise UserError("this text-conditioned pipeline has no text encoder/tokenizer loaded")
+        tokens = self.tokenizer(prompts, padding="max_length", max_length=self.config.text_max_length,
+                                truncation=True, return_tensors="pt")
+        mask = tokens.attention_mask.to(device)
+        hidden = self.text_encoder(tokens.input_ids.to(device), attention_mask=mask)[0]  # (B, L, E)
+        weights = mask[..., None].to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)  # masked mean (B, E)
+        return {"encoder_hidden_states": hidden, "encoder_attention_mask": mask, "pooled_text": pooled}
+
+    def size_conditions(self, batch: int, height: int, width: int, device, dtype) -> dict:
+        """PixArt-α 1024-style resolution / aspect-ratio inputs, when the model takes them."""
+        if not self.transformer.config.get("size_conditioning", False):
+            return {}
+        res = torch.tensor([[height, width]], device=device, dtype=dtype).repeat(batch, 1)
+        ar = torch.tensor([[height / width]], device=device, dtype=dtype).repeat(batch, 1)
+        return {"resolution": res, "aspect_ratio": ar}
+
+    # ------------------------------------------------------------------ checks
+
+    def check_inputs(self, prompts, negative_prompts, height, width, num_inference_steps, guidance_scale):
+        for p in prompts:
+            if not isinstance(p, str) or not p.strip():
+                raise UserError(f"empty prompt: {p!r}")
+        if negative_prompts is not None and len(negative_prompts) != len(prompts):
+            raise UserError(f"got {len(negative_prompts)} negative prompts for {len(prompts)} prompts")
+        if not isinstance(num_inference_steps, int) or num_inference_steps <= 0:
+            raise UserError(f"num_inference_steps must be a positive integer, got {num_inference_steps!r}")
+        if guidance_scale < 0:
+            raise UserError(f"guidance_scale must be >= 0, got {guidance_scale}")
+        limit = 4 * self.native_size
+        for name, value in (("height", height), ("width", width)):
+            if not isinstance(value, int) or value <= 0 or value % self.spatial_multiple:
+                raise UserError(f"{name} {value!r} must be a positive multiple of {self.spatial_multiple} "
+                                f"(the model's patch grid)")
+            if value > limit:
+                raise UserError(f"{name} {value} is beyond this model's limit of {limit} "
+                                f"(4x its native {self.native_size})")
+
+    # ------------------------------------------------------------------ the call
+
+    def prepare_latents(self, batch, height, width, dtype, device, generator, latents=None):
+        shape = (batch, self.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+        elif tuple(latents.shape) != shape:
+            raise UserError(f"latents have shape {tuple(latents.shape)}, expected {shape}")
+        return latents.to(device=device, dtype=dtype) * getattr(self.scheduler, "init_noise_sigma", 1.0)
+
+    def predict(self, latents, t, cond: dict, uncond: dict | None, guidance_scale: float, extra: dict):
+        """One guided model prediction; cond and uncond run in their own cache contexts."""
+        t_in = t.expand(latents.shape[0]).to(latents.device)
+        with self.transformer.cache_context("cond"):
+            out = self.transformer(latents, t_in, **cond, **extra, return_dict=False)[0]
+        if uncond is not None:
+            with self.transformer.cache_context("uncond"):
+                out_u = self.transformer(latents, t_in, **uncond, **extra, return_dict=False)[0]
+            out = out_u + guidance_scale * (out - out_u)
+        if out.shape[1] != self.latent_channels and not self.scheduler_learns_variance:
+            out = out[:, : self.latent_channels]  # drop a learned-sigma half the scheduler does not use
+        return out
+
+    def scale_model_input(self, latents, t):
+        """The scheduler's input scaling; flow-matching schedulers have none."""
+        scale = getattr(self.scheduler, "scale_model_input", None)
+        return scale(latents, t) if scale is not None else latents
+
+    @property
+    def scheduler_learns_variance(self) -> bool:
+        return self.scheduler.config.get("variance_type") in ("learned", "learned_range")
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str | list[str] | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int = 25,
+        guidance_scale: float = 4.0,
+        num_images_per_prompt: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "pil",
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] = ("latents",),
+        return_dict: bool = True,
+    ):
+        """Generate images for `prompt`. Returns `ImagePipelineOutput` (or a tuple of images).
+
+        guidance_scale ≤ 1 disables classifier-free guidance. callback_on_step_end(pipe, i, t,
+        tensors) may return a dict whose `latents` replace the current ones.
+        """
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        negatives = None
+        if negative_prompt is not None:
+            negatives = [negative_prompt] * len(prompts) if isinstance(negative_prompt, str) else list(negative_prompt)
+        height = height or self.native_size
+        width = width or self.native_size
+        self.check_inputs(prompts, negatives, height, width, num_inference_steps, guidance_scale)
+        if output_type not in ("pil", "np", "pt", "latent"):
+            raise UserError(f"output_type must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}")
+        reset_hook_state(self.transformer)
+
+        device = self._execution_device
+        dtype = self.transformer.dtype
+        prompts = [p for p in prompts for _ in range(num_images_per_prompt)]
+        batch = len(prompts)
+        do_cfg = guidance_scale > 1.0
+
+        cond = self.encode_prompt(prompts, device)
+        uncond = None
+        if do_cfg:
+            if self.is_text_conditioned:
+                negatives = [n for n in negatives for _ in range(num_images_per_prompt)] if negatives else [""] * batch
+                uncond = self.encode_prompt(negatives, device)
+            else:
+                uncond = {"class_labels": torch.full((batch,), self.transformer.config.num_classes, device=device)}
+        extra = self.size_conditions(batch, height, width, device, dtype)
+
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        latents = self.prepare_latents(batch, height, width, dtype, device, generator, latents)
+        # stochastic schedulers take the generator; deterministic ones (UniPC, …) have no such argument
+        step_kwargs = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
+
+        with self.progress_bar(total=len(timesteps)) as progress:
+            for i, t in enumerate(timesteps):
+                model_in = self.scale_model_input(latents, t)
+                out = self.predict(model_in, t, cond, uncond, guidance_scale, extra)
+                latents = self.scheduler.step(out, t, latents, **step_kwargs, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    available = {"latents": latents}
+                    tensors = {k: available[k] for k in callback_on_step_end_tensor_inputs}
+                    latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
+                progress.update()
+
+        if output_type == "latent":
+            images = latents
+        else:
+            images = self.decode(latents)
+            images = self.image_processor.postprocess(images, output_type=output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (images,)
+        return ImagePipelineOutput(images=images)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents → images in [-1, 1] (B, 3, H, W); identity for pixel-space models."""
+        if self.vae is None:
+            return latents.float()
+        scale = self.vae.config.scaling_factor
+        return self.vae.decode(latents.to(self.vae.dtype) / scale, return_dict=False)[0].float()
+
+
+if __name__ == "__main__":  # python -m pipelines.t2i
+    from .t2i_cli import main
+
+    raise SystemExit(main())

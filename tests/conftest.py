@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny models built and saved by the tests themselves (no downloads)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import pytest
+import torch
+
+from dit import build_dit
+
+
+def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.2) -> torch.nn.Module:
+    """Fills every parameter with random non-zero values: zero-initialised layers would hide bugs."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+    return model
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from pipelines.text_encoder import load_minilm
+
+    return load_minilm()
+
+
+def tiny_text_dit(**overrides):
+    cfg = dict(sample_size=8, in_channels=3, condition="text", text_dim=384, pooled_dim=384, adaln="single")
+    cfg.update(overrides)
+    return randomize(build_dit("DiT-N/2", **cfg))
+
+
+@pytest.fixture
+def tiny_t2i(minilm):
+    """A pixel-space, text-conditioned, flow-matching pipeline with random weights (8×8 images)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from pipelines.t2i import TextToImagePipeline
+    from pipelines.text_encoder import MINILM_PACKAGE
+
+    text_encoder, tokenizer = minilm
+    return TextToImagePipeline(transformer=tiny_text_dit(), scheduler=FlowMatchEulerDiscreteScheduler(),
+                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=16,
+                               text_encoder_package=MINILM_PACKAGE)
+
+
+@pytest.fixture
+def tiny_t2i_dir(tiny_t2i, tmp_path):
+    """The tiny pipeline saved like the shipped model: without MiniLM (it comes from its package)."""
+    tiny_t2i.text_encoder = None
+    tiny_t2i.tokenizer = None
+    tiny_t2i.register_modules(text_encoder=None, tokenizer=None)
+    path = tmp_path / "tiny-t2i"
+    tiny_t2i.save_pretrained(path)
+    return path
