@@ -181,7 +181,8 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
         def xavier(m):
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # attention_bias=False: q/k/v have no bias
+                    nn.init.zeros_(m.bias)
         self.apply(xavier)
         w = self.patch_embed.weight
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
