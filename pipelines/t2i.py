@@ -174,7 +174,9 @@ class TextToImagePipeline(DiffusionPipeline):
         if uncond is not None:
             with self.transformer.cache_context("uncond"):
                 out_u = self.transformer(latents, t_in, **uncond, **extra, return_dict=False)[0]
-            out = out_u + guidance_scale * (out - out_u)
+            c = self.latent_channels  # guide the prediction; a learned-sigma half stays the cond one
+            guided = out_u[:, :c] + guidance_scale * (out[:, :c] - out_u[:, :c])
+            out = torch.cat([guided, out[:, c:]], dim=1)
         if out.shape[1] != self.latent_channels and not self.scheduler_learns_variance:
             out = out[:, : self.latent_channels]  # drop a learned-sigma half the scheduler does not use
         return out
