@@ -66,6 +66,9 @@ def quiet_libraries() -> None:
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     logging.getLogger("diffusers").setLevel(logging.ERROR)
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
 
 
 def run_cli(body: Callable[[], int]) -> int:
