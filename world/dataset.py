@@ -1,0 +1,74 @@
+"""Training batches drawn on the fly, fixed evaluation prompts, and tensor <-> pixel helpers.
+
+Nothing is stored on disk: a batch is rendered from a seed in a few milliseconds, so an
+epoch is whatever the training loop asks for and the held-out combinations are never drawn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .captions import caption, video_caption
+from .render import render_image, render_video
+from .scene import ImageSpec, as_rng, sample_spec, split_specs
+from .video_scene import VideoSpec, sample_video_spec
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).movedim(-1, -3).contiguous()
+    return x.to(torch.float32).mul_(1 / 127.5).sub_(1.0)
+
+
+def tensor_to_images(x: torch.Tensor) -> np.ndarray:
+    """float (..., 3, H, W) in [-1, 1] (a model's output) -> uint8 (..., H, W, 3) for the oracle."""
+    x = ((x.detach().to("cpu", torch.float32).clamp(-1, 1) + 1) * 127.5).round()
+    return x.to(torch.uint8).movedim(-3, -1).numpy()
+
+
+def make_batch(n: int, resolution: int = 64, rng_or_seed=0, split: str = "train",
+               drop_prob: float = 0.3, paraphrase: bool = False
+               ) -> tuple[torch.Tensor, list[str], list[ImageSpec]]:
+    """n random images with captions: ((n, 3, H, W) float32 in [-1, 1], captions, specs).
+
+    Deterministic given an integer seed; pass a numpy Generator to continue a stream.
+    Captions leave out size / position / background with probability `drop_prob` each.
+    """
+    rng = as_rng(rng_or_seed)
+    images = np.empty((n, resolution, resolution, 3), dtype=np.uint8)
+    captions, specs = [], []
+    for i in range(n):
+        spec = sample_spec(rng, split)
+        captions.append(caption(spec, rng, paraphrase=paraphrase, drop_prob=drop_prob))
+        images[i] = render_image(spec, resolution, rng)
+        specs.append(spec)
+    return images_to_tensor(images), captions, specs
+
+
+def make_video_batch(n: int, resolution: int = 32, num_frames: int = 16, rng_or_seed=0,
+                     split: str = "train", drop_prob: float = 0.3
+                     ) -> tuple[torch.Tensor, list[str], list[VideoSpec]]:
+    """n random clips with captions: ((n, T, 3, H, W) float32 in [-1, 1], captions, specs)."""
+    rng = as_rng(rng_or_seed)
+    clips = np.empty((n, num_frames, resolution, resolution, 3), dtype=np.uint8)
+    captions, specs = [], []
+    for i in range(n):
+        spec = sample_video_spec(rng, split)
+        captions.append(video_caption(spec, rng, drop_prob=drop_prob))
+        clips[i] = render_video(spec, num_frames=num_frames, resolution=resolution, rng=rng)
+        specs.append(spec)
+    return images_to_tensor(clips), captions, specs
+
+
+def eval_specs(n: int, split: str = "heldout", seed: int = 0) -> list[ImageSpec]:
+    """A fixed, balanced list of n specs: the split's combinations in a seeded order, repeated
+    as needed, so every combination appears before any appears twice."""
+    specs = split_specs(split)
+    order = np.random.default_rng(seed).permutation(len(specs))
+    return [specs[int(order[i % len(specs)])] for i in range(n)]
+
+
+def eval_prompts(n: int, split: str = "heldout", seed: int = 0) -> list[str]:
+    """Full canonical captions of `eval_specs(n, split, seed)`."""
+    return [caption(spec) for spec in eval_specs(n, split, seed)]
