@@ -244,19 +244,9 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
 
     # ------------------------------------------------------------------ forward
 
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        timestep: torch.Tensor,
-        class_labels: torch.Tensor | None = None,
-        encoder_hidden_states: torch.Tensor | None = None,
-        encoder_attention_mask: torch.Tensor | None = None,
-        pooled_text: torch.Tensor | None = None,
-        resolution: torch.Tensor | None = None,
-        aspect_ratio: torch.Tensor | None = None,
-        return_dict: bool = True,
-    ):
-        """hidden_states: (B, C, H, W); timestep: scalar or (B,) → DiTOutput(sample (B, C_out, H, W))."""
+    def run_trunk(self, hidden_states, timestep, class_labels=None, encoder_hidden_states=None,
+                  encoder_attention_mask=None, pooled_text=None, resolution=None, aspect_ratio=None):
+        """Patchify, condition and run the transformer blocks → tokens (B, T, D), c (B, D), grid (h, w)."""
         b, _, h, w = hidden_states.shape
         p = self.config.patch_size
         if h % p or w % p:
@@ -282,7 +272,23 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
                 x = self._gradient_checkpointing_func(block, x, block_cond, context, bias)
             else:
                 x = block(x, block_cond, encoder_hidden_states=context, encoder_bias=bias)
+        return x, c, (gh, gw)
 
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        class_labels: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        pooled_text: torch.Tensor | None = None,
+        resolution: torch.Tensor | None = None,
+        aspect_ratio: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ):
+        """hidden_states: (B, C, H, W); timestep: scalar or (B,) → DiTOutput(sample (B, C_out, H, W))."""
+        x, c, (gh, gw) = self.run_trunk(hidden_states, timestep, class_labels, encoder_hidden_states,
+                                        encoder_attention_mask, pooled_text, resolution, aspect_ratio)
         x = self.final_layer(x, c)  # (B, T, p·p·C_out)
         out = self.unpatchify(x, gh, gw)
         if not return_dict:
