@@ -1,0 +1,373 @@
+"""training/: config checks, the flow-matching convention, the text cache, learning, exact resume
+(in-process and across a SIGKILL of the real CLI), bf16 autocast on CPU, and the exported pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from diffusers import FlowMatchEulerDiscreteScheduler
+from diffusers.utils import BaseOutput
+from safetensors.torch import load_file
+
+import dit
+from training.atomic_dir import swap_in, temp_dir_for
+from training.checkpoint import find_checkpoint
+from training.config import ConfigError, TrainConfig, load_config
+from training.data import batch_for_step
+from training.flow_matching import flow_matching_loss, noisy_input, pool_to
+from training.text_cache import TextEmbeddingCache
+from training.train_t2i import main as train_main
+from training.train_t2i import make_accelerator, train
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "t2i_tiny_test.json"
+
+
+def tiny_config(**changes) -> TrainConfig:
+    return dataclasses.replace(load_config(TINY), **changes)
+
+
+def quiet(*_args, **_kwargs):
+    pass
+
+
+@pytest.fixture
+def text_cache(minilm):
+    """A fresh (empty) cache over the session's MiniLM: each run starts cold, as a new process would."""
+    return TextEmbeddingCache(*minilm, max_length=32)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, minilm):
+    """40 steps of the tiny recipe (loss curve, final checkpoint, exported pipeline)."""
+    out = tmp_path_factory.mktemp("run")
+    cfg = tiny_config()
+    result = train(cfg, out, echo=quiet, text_cache=TextEmbeddingCache(*minilm, max_length=32))
+    return cfg, out, result
+
+
+# ---------------------------------------------------------------------------- config
+
+
+def test_shipped_configs_load_and_build():
+    for path in (REPO / "configs" / "t2i_shapes.json", TINY):
+        cfg = load_config(path)
+        assert cfg.model_class() is dit.DiT
+        assert cfg.model_kwargs["sample_size"] == cfg.resolution
+    assert load_config(TINY).build_model().config.sample_size == 32
+
+
+def test_unknown_key_is_named(tmp_path):
+    data = json.loads(TINY.read_text())
+    data["ema_decy"] = 0.9
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['ema_decy'\]") as err:
+        load_config(path)
+    assert str(path) in str(err.value)
+
+
+def test_missing_file_bad_json_missing_key_bad_value(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.json")
+    (tmp_path / "broken.json").write_text("{\"model\": ")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(tmp_path / "broken.json")
+    with pytest.raises(ConfigError, match=r"missing required key\(s\) \['model_kwargs'\]"):
+        TrainConfig.from_dict({"model": "DiT"})
+    data = json.loads(TINY.read_text())
+    with pytest.raises(ConfigError, match="cfg_dropout must be in"):
+        TrainConfig.from_dict({**data, "cfg_dropout": 1.5})
+    with pytest.raises(ConfigError, match="lr_schedule must be one of"):
+        TrainConfig.from_dict({**data, "lr_schedule": "linear"})
+    with pytest.raises(ConfigError, match="'NoSuchDiT' is not a model class of the dit package"):
+        TrainConfig.from_dict({**data, "model": "NoSuchDiT"})
+    with pytest.raises(ConfigError, match="model_kwargs do not fit DiT"):
+        TrainConfig.from_dict({**data, "model_kwargs": {"not_an_arg": 1}}).build_model()
+
+
+def test_cli_bad_config_is_one_error_line(tmp_path, capsys):
+    assert train_main(["--config", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: config file") and "missing.json" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_model_class_is_looked_up_by_name(monkeypatch):
+    """A backbone added to `dit` later (MultiResDiT) is found the same way as DiT."""
+    monkeypatch.setattr(dit, "BranchDiT", BranchDiT, raising=False)
+    cfg = tiny_config(model="BranchDiT")
+    assert isinstance(cfg.build_model(), BranchDiT)
+
+
+# ---------------------------------------------------------------------------- objective
+
+
+def test_flow_matching_matches_the_scheduler_convention():
+    """x_t is the scheduler's scale_noise, and an Euler step with the true v stays on the path."""
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(2, 3, 8, 8, generator=g), torch.randn(2, 3, 8, 8, generator=g)
+    sched = FlowMatchEulerDiscreteScheduler(shift=1.0)
+    sched.set_timesteps(10)
+    t = sched.timesteps[3]
+    sigma = (t / 1000).expand(2)
+    assert torch.allclose(noisy_input(x0, noise, sigma), sched.scale_noise(x0, t[None], noise), atol=1e-6)
+    x_t = noisy_input(x0, noise, sigma)
+    x_next = sched.step(noise - x0, t, x_t, return_dict=False)[0]
+    assert torch.allclose(x_next, noisy_input(x0, noise, sched.sigmas[4].expand(2)), atol=1e-5)
+
+
+def test_pool_to_keeps_noise_variance():
+    noise = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    for size in (32, 16, 8):
+        pooled = pool_to(noise, (size, size))
+        assert pooled.shape == (8, 3, size, size)
+        assert abs(pooled.var().item() - 1) < 0.1
+    assert torch.allclose(pool_to(noise, (16, 16)), F.avg_pool2d(noise, 4) * 4)
+
+
+@dataclass
+class BranchOutput(BaseOutput):
+    """sample: (B, 3, H, W); branch_samples: [(B, 3, H/2, W/2)] — a stand-in for MultiResDiT's output."""
+
+    sample: torch.Tensor
+    branch_samples: list | None = None
+
+
+class BranchDiT(dit.DiT):
+    """A DiT that also returns a half-resolution prediction, like the planned MultiResDiT."""
+
+    def forward(self, hidden_states, timestep, **kwargs):
+        kwargs.pop("return_dict", None)
+        out = super().forward(hidden_states, timestep, **kwargs).sample
+        return BranchOutput(sample=out, branch_samples=[F.avg_pool2d(out, 2) * 2])
+
+
+class Oracle(torch.nn.Module):
+    """Predicts a fixed velocity at full resolution and zeros at half resolution."""
+
+    def __init__(self, v):
+        super().__init__()
+        self.v = v
+
+    def forward(self, x_t, t, **cond):
+        return BranchOutput(sample=self.v, branch_samples=[torch.zeros(self.v.shape[0], 3, 4, 4)])
+
+
+def test_branch_losses_are_weighted_against_the_pooled_target():
+    g = torch.Generator().manual_seed(1)
+    x0, noise = torch.randn(2, 3, 8, 8, generator=g), torch.randn(2, 3, 8, 8, generator=g)
+    target = noise - x0
+    loss, parts = flow_matching_loss(Oracle(target), x0, noise, torch.full((2,), 0.5), {}, [0.25])
+    expected = 0.25 * pool_to(target, (4, 4)).pow(2).mean()
+    assert parts["mse"] == 0 and torch.allclose(loss, expected)
+    with pytest.raises(ValueError, match="branch_loss_weights has 2 entries"):
+        flow_matching_loss(Oracle(target), x0, noise, torch.full((2,), 0.5), {}, [0.25, 1.0])
+
+
+# ---------------------------------------------------------------------------- data and text
+
+
+def test_step_batches_are_a_function_of_seed_and_step():
+    cfg = tiny_config(cfg_dropout=0.5)
+    a, b, c = batch_for_step(cfg, 7), batch_for_step(cfg, 7), batch_for_step(cfg, 8)
+    assert torch.equal(a.x0, b.x0) and torch.equal(a.noise, b.noise) and a.captions == b.captions
+    assert not torch.equal(a.x0, c.x0)
+    assert a.x0.shape == (16, 3, 32, 32) and a.sigma.shape == (16,) and 0 < a.sigma.min() < a.sigma.max() < 1
+    assert "" in a.captions + c.captions  # CFG dropout happens
+    assert not torch.equal(batch_for_step(cfg, 7, rank=1).x0, a.x0)  # each process its own data
+
+
+def test_text_cache_matches_the_pipeline_and_is_batch_independent(minilm, text_cache):
+    from training.export import make_pipeline
+
+    captions = ["a large red circle in the top left", "", "a cyan cross on a gray background"]
+    got = text_cache.lookup(captions)
+    pipe = make_pipeline(dit.build_dit("DiT-N/4", sample_size=32, in_channels=3, condition="text",
+                                       text_dim=384, pooled_dim=384), 32, *minilm)
+    want = pipe.encode_prompt(captions, "cpu")
+    assert torch.equal(got["encoder_attention_mask"], want["encoder_attention_mask"])
+    assert torch.allclose(got["pooled_text"], want["pooled_text"], atol=1e-5)
+    assert torch.allclose(got["encoder_hidden_states"], want["encoder_hidden_states"], rtol=1e-2, atol=1e-2)
+    assert len(text_cache) == 3
+    alone = TextEmbeddingCache(*minilm, max_length=32).lookup(captions[2:])
+    assert torch.equal(alone["encoder_hidden_states"][0], got["encoder_hidden_states"][2])
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def test_training_reduces_the_loss(trained_run, text_cache):
+    cfg, out, result = trained_run
+    losses = result.losses
+    assert len(losses) == cfg.total_steps
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < 0.7 * first, (first, last)
+
+    # and on one fixed held-out batch (same images, noise and sigmas), not just on fresh batches
+    batch = batch_for_step(cfg, 10**6)
+    cond = text_cache.lookup(batch.captions)
+    initial, trained = cfg.build_model().eval(), cfg.build_model().eval()
+    trained.load_state_dict(load_file(out / "checkpoint" / "model.safetensors"))
+    with torch.no_grad():
+        before = flow_matching_loss(initial, batch.x0, batch.noise, batch.sigma, cond)[0].item()
+        after = flow_matching_loss(trained, batch.x0, batch.noise, batch.sigma, cond)[0].item()
+    print(f"loss: first 5 steps {first:.3f}, last 5 {last:.3f}; fixed batch {before:.3f} -> {after:.3f}")
+    assert after < 0.75 * before, (before, after)
+
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if r["kind"] == "train"]
+    assert [r["step"] for r in train_rows] == list(range(1, cfg.total_steps + 1))
+    assert {"loss", "lr", "steps_per_s", "elapsed"} <= set(train_rows[-1])
+    evals = [r for r in rows if r["kind"] == "eval"]
+    assert evals and {"shape", "colour", "joint", "n"} <= set(evals[-1]) and evals[-1]["n"] == 2
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, minilm):
+    cfg = tiny_config(total_steps=16, checkpoint_every=8)
+    straight = train(cfg, tmp_path / "straight", echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    half = train(cfg, tmp_path / "resumed", max_steps=8, echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    assert half.step == 8 and find_checkpoint(tmp_path / "resumed") is not None
+    rest = train(cfg, tmp_path / "resumed", echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    assert rest.step == 16 and len(rest.losses) == 8
+    assert rest.losses == straight.losses[8:]
+    for name in ("model", "ema"):
+        a = load_file(tmp_path / "straight" / "checkpoint" / f"{name}.safetensors")
+        b = load_file(tmp_path / "resumed" / "checkpoint" / f"{name}.safetensors")
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.allclose(a[key], b[key], atol=1e-6, rtol=0), (name, key)
+    opt_a = torch.load(tmp_path / "straight" / "checkpoint" / "optimizer.pt", weights_only=True)
+    opt_b = torch.load(tmp_path / "resumed" / "checkpoint" / "optimizer.pt", weights_only=True)
+    assert opt_a["lr_scheduler"] == opt_b["lr_scheduler"]
+    assert torch.equal(opt_a["optimizer"]["state"][0]["exp_avg_sq"], opt_b["optimizer"]["state"][0]["exp_avg_sq"])
+
+
+def test_resume_refuses_a_different_model(trained_run):
+    cfg, out, _ = trained_run
+    other = dataclasses.replace(cfg, model_kwargs={**cfg.model_kwargs, "depth": 3})
+    with pytest.raises(ConfigError, match="checkpoint of a different model"):
+        train(other, out, echo=quiet)
+
+
+def test_interrupted_checkpoint_swap_is_recovered(tmp_path):
+    final = tmp_path / "checkpoint"
+    for step in (1, 2):
+        tmp = temp_dir_for(final)
+        (tmp / "state.json").write_text(json.dumps({"step": step}))
+        swap_in(tmp, final)
+    assert json.loads((final / "state.json").read_text())["step"] == 2
+    os.replace(final, tmp_path / ".checkpoint.old")          # killed between the two renames
+    (temp_dir_for(final) / "model.safetensors").write_bytes(b"half")  # and a half-written next one
+    assert find_checkpoint(tmp_path) == final
+    assert json.loads((final / "state.json").read_text())["step"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def test_cli_resumes_after_sigkill(tmp_path):
+    """The real CLI, killed (SIGKILL) after its first checkpoint, continues where it stopped."""
+    config = tmp_path / "cfg.json"
+    config.write_text(json.dumps({**json.loads(TINY.read_text()), "total_steps": 400, "checkpoint_every": 4}))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training.train_t2i", "--config", str(config), "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint" / "state.json").is_file():
+            assert proc.poll() is None, "the training CLI exited before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.05)
+        time.sleep(0.3)  # let it train a little past the checkpoint
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    saved = json.loads((out / "checkpoint" / "state.json").read_text())["step"]
+    assert saved >= 4 and saved % 4 == 0
+
+    rerun = subprocess.run(cmd + ["--max-steps", str(saved + 3)], cwd=REPO, capture_output=True, text=True,
+                           timeout=120)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"resumed from {out / 'checkpoint'} at step {saved}" in rerun.stdout
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == list(range(1, saved + 4))
+    assert [r["step"] for r in rows if r["kind"] == "resume"] == [saved]
+    assert json.loads((out / "checkpoint" / "state.json").read_text())["step"] == saved + 3
+
+
+# ---------------------------------------------------------------------------- precision and export
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate keeps one process-wide state; a test that changes mixed precision resets it."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+    yield
+    AcceleratorState._reset_state(True)
+
+
+def test_bf16_autocasts_matmuls_on_cpu_and_keeps_branch_outputs(fresh_accelerate_state, monkeypatch, tmp_path,
+                                                                 text_cache):
+    monkeypatch.setattr(dit, "BranchDiT", BranchDiT, raising=False)
+    cfg = tiny_config(mixed_precision="bf16", model="BranchDiT", branch_loss_weights=[0.5], total_steps=2)
+    accelerator = make_accelerator(cfg)
+    model = accelerator.prepare(cfg.build_model())
+    seen = []
+    model.transformer_blocks[0].mlp[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    batch = batch_for_step(cfg, 1)
+    loss, parts = flow_matching_loss(model, batch.x0, batch.noise, batch.sigma, text_cache.lookup(batch.captions),
+                                     cfg.branch_loss_weights)
+    loss.backward()
+    assert seen == [torch.bfloat16]  # the linear really ran in bf16
+    assert loss.dtype == torch.float32 and "branch0" in parts  # branch_samples survive accelerate's fp32 cast
+    assert all(p.dtype == torch.float32 and p.grad.dtype == torch.float32 for p in model.parameters())
+    result = train(cfg, tmp_path / "bf16", echo=quiet, accelerator=accelerator, text_cache=text_cache)
+    assert result.step == 2 and all(torch.isfinite(torch.tensor(result.losses)))
+
+
+def test_exported_pipeline_loads_and_generates(trained_run, tmp_path):
+    from pipelines.t2i import TextToImagePipeline
+    from pipelines.text_encoder import MINILM_PACKAGE
+    from training.export import main as export_main
+
+    cfg, out, _ = trained_run
+    assert export_main(["--run", str(out), "--out", str(tmp_path / "exported")]) == 0
+    for folder in (out / "pipeline", tmp_path / "exported"):
+        index = json.loads((folder / "model_index.json").read_text())
+        assert index["text_encoder"] == [None, None] and index["text_encoder_package"] == MINILM_PACKAGE
+        assert index["text_max_length"] == cfg.text_max_length
+    assert not list((tmp_path / "exported").rglob("*text_encoder*"))
+    # the end-of-run export is the EMA model, as the CLI export is
+    a = load_file(out / "pipeline" / "transformer" / "diffusion_pytorch_model.safetensors")
+    b = load_file(tmp_path / "exported" / "transformer" / "diffusion_pytorch_model.safetensors")
+    ema = load_file(out / "checkpoint" / "ema.safetensors")
+    assert all(torch.equal(a[k], b[k]) and torch.equal(a[k], ema[k]) for k in ema)
+
+    pipe = TextToImagePipeline.from_pretrained(tmp_path / "exported")
+    assert pipe.text_encoder is not None and isinstance(pipe.scheduler, FlowMatchEulerDiscreteScheduler)
+    pipe.set_progress_bar_config(disable=True)
+    image = pipe("a large red circle in the top left", num_inference_steps=3,
+                 generator=torch.Generator().manual_seed(0), output_type="np").images
+    assert image.shape == (1, 32, 32, 3) and 0 <= image.min() and image.max() <= 1
+
+
+def test_export_of_a_run_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+    from training.export import main as export_main
+
+    assert export_main(["--run", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
+    assert "no checkpoint in" in capsys.readouterr().err

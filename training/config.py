@@ -1,0 +1,170 @@
+"""`TrainConfig`: a training recipe as data, read from a JSON file (e.g. `configs/t2i_shapes.json`).
+
+Why a strict loader: a misspelt key ("ema_decy") silently falling back to a default would cost a
+multi-day CPU run, so unknown keys, missing required keys and out-of-range values are refused
+with a message naming them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A training config that cannot be used: the message names the file and the bad keys/values."""
+
+
+LR_SCHEDULES = ("constant", "cosine")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """One text-to-image training recipe. Fields without a default are required in the JSON.
+
+    The model is `getattr(dit, model)(**model_kwargs)`, so any backbone exported by the `dit`
+    package (DiT, MultiResDiT, …) trains the same way.
+    """
+
+    model: str                                   # class name in the `dit` package
+    model_kwargs: dict                           # its constructor arguments
+    description: str = ""                        # free text: what this recipe is for
+    # data
+    resolution: int = 64                         # image side in pixels (Shapes World render size)
+    batch_size: int = 64                         # per process
+    caption_drop_prob: float = 0.3               # leave out size / position / background each
+    paraphrase: bool = True                      # draw caption wording from world.paraphrases
+    cfg_dropout: float = 0.1                     # caption replaced by "" (classifier-free guidance)
+    text_max_length: int = 32                    # MiniLM tokens; the exported pipeline uses the same
+    # objective: sigma = sigmoid(N(mean, std)) (SD3's logit-normal)
+    sigma_logit_mean: float = 0.0
+    sigma_logit_std: float = 1.0
+    branch_loss_weights: list[float] | None = None  # one per `branch_samples` output, coarse to fine
+    # optimisation
+    lr: float = 3e-4
+    lr_schedule: str = "constant"                # after warm-up: "constant" or "cosine" (to 0)
+    warmup_steps: int = 500
+    total_steps: int = 20000
+    weight_decay: float = 0.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    mixed_precision: str = "bf16"                # accelerate's: "no" | "bf16" | "fp16"
+    seed: int = 0
+    # bookkeeping
+    log_every: int = 50
+    checkpoint_every: int = 500
+    eval_every: int = 2000                       # 0: only at the end
+    eval_prompts: int = 64                       # world.eval_prompts(n, "heldout", seed=0)
+    eval_steps: int = 20                         # sampler steps at evaluation
+    eval_guidance: float = 4.0
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "<dict>") -> "TrainConfig":
+        """Checked construction: unknown or missing keys and bad values raise `ConfigError`."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys are {sorted(fields)}")
+        required = [n for n, f in fields.items()
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [n for n in required if n not in data]
+        if missing:
+            raise ConfigError(f"{source}: missing required key(s) {missing}")
+        values = dict(data)
+        if "adam_betas" in values:
+            values["adam_betas"] = tuple(values["adam_betas"])
+        cfg = cls(**values)
+        cfg.validate(source)
+        return cfg
+
+    def validate(self, source: str = "<config>") -> None:
+        """Range and type checks; also that the model class exists in the `dit` package."""
+        problems = []
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                problems.append(message)
+
+        for name in ("resolution", "batch_size", "total_steps", "log_every", "checkpoint_every",
+                     "eval_prompts", "eval_steps", "text_max_length"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+                 f"{name} must be a positive integer, got {value!r}")
+        for name in ("warmup_steps", "eval_every", "seed"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                 f"{name} must be a non-negative integer, got {value!r}")
+        for name in ("caption_drop_prob", "cfg_dropout", "ema_decay"):
+            value = getattr(self, name)
+            need(isinstance(value, (int, float)) and 0 <= value <= 1, f"{name} must be in [0, 1], got {value!r}")
+        need(isinstance(self.lr, (int, float)) and self.lr > 0, f"lr must be positive, got {self.lr!r}")
+        need(isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0,
+             f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        need(isinstance(self.grad_clip, (int, float)) and self.grad_clip > 0,
+             f"grad_clip must be positive, got {self.grad_clip!r}")
+        need(isinstance(self.sigma_logit_std, (int, float)) and self.sigma_logit_std > 0,
+             f"sigma_logit_std must be positive, got {self.sigma_logit_std!r}")
+        need(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
+             f"adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)!r}")
+        need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        need(self.mixed_precision in MIXED_PRECISION,
+             f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+        need(isinstance(self.model_kwargs, dict), f"model_kwargs must be an object, got {self.model_kwargs!r}")
+        need(self.branch_loss_weights is None
+             or (isinstance(self.branch_loss_weights, list)
+                 and all(isinstance(w, (int, float)) and w >= 0 for w in self.branch_loss_weights)),
+             f"branch_loss_weights must be null or a list of non-negative numbers, got {self.branch_loss_weights!r}")
+        if not problems:
+            try:
+                self.model_class()
+            except ConfigError as err:
+                problems.append(str(err))
+        if problems:
+            raise ConfigError(f"{source}: " + "; ".join(problems))
+
+    def model_class(self) -> type:
+        """The backbone class `dit.<model>` (a diffusers ModelMixin)."""
+        import dit
+        from diffusers.models.modeling_utils import ModelMixin
+
+        cls = getattr(dit, str(self.model), None)
+        if not (isinstance(cls, type) and issubclass(cls, ModelMixin)):
+            known = sorted(n for n in dir(dit) if isinstance(getattr(dit, n), type)
+                           and issubclass(getattr(dit, n), ModelMixin))
+            raise ConfigError(f"model {self.model!r} is not a model class of the dit package; known: {known}")
+        return cls
+
+    def build_model(self):
+        """A freshly initialised backbone (seeded by `seed`, so every process starts identical)."""
+        import torch
+
+        torch.manual_seed(self.seed)
+        try:
+            return self.model_class()(**self.model_kwargs)
+        except TypeError as err:
+            raise ConfigError(f"model_kwargs do not fit {self.model}: {err}") from err
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["adam_betas"] = list(self.adam_betas)
+        return data
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and check a JSON recipe; a missing file or bad JSON raises `ConfigError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from err
+    return TrainConfig.from_dict(data, source=str(path))

@@ -1,0 +1,49 @@
+"""The training batch of one step: Shapes World images, captions (with CFG dropout), noise, sigmas.
+
+Everything random in a step is drawn from a seed derived from (config seed, step, process
+rank) — nothing from a stream that runs across steps. Why: a run resumed from a checkpoint at
+step k then sees exactly the batches an uninterrupted run would, with no data-loader state to
+save, and each process of a multi-process run sees different data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+import world
+
+from .config import TrainConfig
+from .flow_matching import sample_sigmas
+
+
+@dataclass
+class StepBatch:
+    """x0: (B, 3, H, W) in [-1, 1]; captions: B strings ("" where dropped for CFG);
+    noise: (B, 3, H, W) standard normal; sigma: (B,) in (0, 1)."""
+
+    x0: torch.Tensor
+    captions: list[str]
+    noise: torch.Tensor
+    sigma: torch.Tensor
+
+
+def step_generators(seed: int, step: int, rank: int = 0) -> tuple[np.random.Generator, torch.Generator]:
+    """Independent (numpy for the world, torch for noise) generators for one step of one process."""
+    data_seq, noise_seq = np.random.SeedSequence([seed, step, rank]).spawn(2)
+    noise_seed = int(noise_seq.generate_state(1, np.uint64)[0])
+    return np.random.default_rng(data_seq), torch.Generator().manual_seed(noise_seed)
+
+
+def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
+    """The batch a process trains on at `step` (1-based), a pure function of (cfg, step, rank)."""
+    rng, gen = step_generators(cfg.seed, step, rank)
+    x0, captions, _ = world.make_batch(cfg.batch_size, cfg.resolution, rng, split="train",
+                                       drop_prob=cfg.caption_drop_prob, paraphrase=cfg.paraphrase)
+    dropped = (torch.rand(cfg.batch_size, generator=gen) < cfg.cfg_dropout).tolist()
+    captions = ["" if drop else c for c, drop in zip(captions, dropped)]
+    noise = torch.randn(x0.shape, generator=gen)
+    sigma = sample_sigmas(cfg.batch_size, cfg.sigma_logit_mean, cfg.sigma_logit_std, gen)
+    return StepBatch(x0=x0, captions=captions, noise=noise, sigma=sigma)

@@ -1,0 +1,87 @@
+"""Export a trained model as a ready `TextToImagePipeline` folder (diffusers layout).
+
+The folder holds the transformer and the flow-matching scheduler but not MiniLM: its
+`model_index.json` names `text_encoder_package`, and `TextToImagePipeline.from_pretrained`
+loads the encoder from that package — the shipped model stays a few MiB.
+
+CLI: `python -m training.export --run runs/t2i --out DIR [--weights ema|model]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+
+def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None):
+    """A flow-matching `TextToImagePipeline` around `transformer` (as inference will use it)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from pipelines.t2i import TextToImagePipeline
+    from pipelines.text_encoder import MINILM_PACKAGE
+
+    return TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
+                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=text_max_length,
+                               text_encoder_package=MINILM_PACKAGE)
+
+
+def export_pipeline(transformer: torch.nn.Module, out_dir: str | Path, text_max_length: int) -> Path:
+    """Write the pipeline folder atomically (a reader never sees a half-written one); returns it."""
+    from .atomic_dir import recover, swap_in, temp_dir_for
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    recover(out_dir, complete_marker="model_index.json")
+    tmp = temp_dir_for(out_dir)
+    make_pipeline(transformer, text_max_length).save_pretrained(tmp, safe_serialization=True)
+    _readable_by_all(tmp)
+    swap_in(tmp, out_dir)
+    return out_dir
+
+
+def _readable_by_all(folder: Path) -> None:
+    """safetensors (0.8) writes its files 0600; a shipped model must be readable by every user."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in folder.rglob("*"):
+        if f.is_file():
+            f.chmod(0o666 & ~umask)
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, weights: str = "ema") -> Path:
+    """Export the latest checkpoint of a training run (`ema` or raw `model` weights)."""
+    from .checkpoint import find_checkpoint, load_weights, read_state
+    from .config import ConfigError, TrainConfig
+
+    checkpoint = find_checkpoint(run_dir)
+    if checkpoint is None:
+        raise ConfigError(f"no checkpoint in {str(run_dir)!r} (expected {run_dir}/checkpoint/state.json)")
+    cfg = TrainConfig.from_dict(read_state(checkpoint)["config"], source=f"{checkpoint}/state.json")
+    model = cfg.build_model().eval()
+    load_weights(checkpoint, model, weights)
+    return export_pipeline(model, out_dir, cfg.text_max_length)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, help="training output folder (holds checkpoint/)")
+    parser.add_argument("--out", required=True, help="pipeline folder to write")
+    parser.add_argument("--weights", choices=("ema", "model"), default="ema")
+    args = parser.parse_args(argv)
+    from .config import ConfigError
+
+    try:
+        path = export_run(args.run, args.out, args.weights)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"exported {args.weights} weights of {args.run} -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Rectified flow matching, in the convention of diffusers' `FlowMatchEulerDiscreteScheduler`.
+
+    sigma ~ sigmoid(N(mean, std))            (logit-normal, as in SD3)
+    x_t   = (1 - sigma) · x0 + sigma · noise  (sigma = 1 is pure noise)
+    v     = noise - x0                        (what the model predicts)
+    t     = sigma · 1000                      (the timestep the scheduler feeds at sampling)
+
+A model may also return `branch_samples` (lower-resolution predictions, coarse to fine); each is
+trained against the target pooled to its size, `avg_pool · k` (a sum-pool over k×k divided by
+k), which keeps unit noise variance the same at every scale.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+NUM_TRAIN_TIMESTEPS = 1000  # FlowMatchEulerDiscreteScheduler's default: t = sigma · 1000
+
+
+def sample_sigmas(n: int, mean: float, std: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(n,) noise levels in (0, 1), logit-normal: most mass mid-way, where the task is hardest."""
+    u = torch.randn(n, generator=generator) * std + mean
+    return torch.sigmoid(u).clamp(1e-5, 1 - 1e-5)
+
+
+def noisy_input(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """x0, noise: (B, C, H, W); sigma: (B,) → x_t (B, C, H, W) on the straight path x0 → noise."""
+    s = sigma.to(x0.dtype).view(-1, *([1] * (x0.ndim - 1)))
+    return (1 - s) * x0 + s * noise
+
+
+def pool_to(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, H, W) → (B, C, h, w) by avg_pool · k, k = H / h: a sum-pool divided by k.
+
+    Why · k: pooling k×k unit-variance noise pixels averages their variance down by k²; the sum
+    divided by k keeps it at 1, so a coarse branch sees the same signal-to-noise as the full one.
+    """
+    h, w = size
+    k = target.shape[-2] // h
+    if k * h != target.shape[-2] or k * w != target.shape[-1]:
+        raise ValueError(f"branch size {h}x{w} does not divide the target size {tuple(target.shape[-2:])}")
+    return F.avg_pool2d(target, k) * k if k > 1 else target
+
+
+def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, cond: dict,
+                       branch_loss_weights: list[float] | None = None) -> tuple[torch.Tensor, dict]:
+    """MSE between the model's velocity and noise - x0 (plus weighted branch terms).
+
+    x0, noise: (B, C, H, W) float32; sigma: (B,); cond: the model's text kwargs
+    (encoder_hidden_states (B, L, E), encoder_attention_mask (B, L), pooled_text (B, E)).
+    Returns (scalar loss for backward, {"mse": main term, "branch<i>": each branch term} as floats).
+    """
+    x_t = noisy_input(x0, noise, sigma)
+    out = model(x_t, sigma * NUM_TRAIN_TIMESTEPS, **cond)
+    target = noise - x0  # (B, C, H, W)
+    mse = F.mse_loss(out.sample.float(), target)
+    loss, parts = mse, {"mse": mse.detach().item()}
+
+    branches = getattr(out, "branch_samples", None) or []
+    if branches and branch_loss_weights is None:  # shown once: the default filter dedups by line
+        warnings.warn("the model returns branch_samples but branch_loss_weights is null: branches are not trained")
+    if branches and branch_loss_weights is not None:
+        if len(branch_loss_weights) != len(branches):
+            raise ValueError(f"branch_loss_weights has {len(branch_loss_weights)} entries but the model returns "
+                             f"{len(branches)} branch_samples")
+        for i, (weight, pred) in enumerate(zip(branch_loss_weights, branches)):  # coarse to fine
+            term = F.mse_loss(pred.float(), pool_to(target, tuple(pred.shape[-2:])))
+            loss = loss + weight * term
+            parts[f"branch{i}"] = term.detach().item()
+    return loss, parts
