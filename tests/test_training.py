@@ -63,8 +63,9 @@ def trained_run(tmp_path_factory, minilm):
 def test_shipped_configs_load_and_build():
     for path in (REPO / "configs" / "t2i_shapes.json", TINY):
         cfg = load_config(path)
-        assert cfg.model_class() is dit.DiT
+        assert issubclass(cfg.model_class(), dit.DiT)
         assert cfg.model_kwargs["sample_size"] == cfg.resolution
+    assert load_config(REPO / "configs" / "t2i_shapes.json").model_class() is dit.MultiResDiT
     assert load_config(TINY).build_model().config.sample_size == 32
 
 
@@ -128,13 +129,20 @@ def test_flow_matching_matches_the_scheduler_convention():
     assert torch.allclose(x_next, noisy_input(x0, noise, sched.sigmas[4].expand(2)), atol=1e-5)
 
 
-def test_pool_to_keeps_noise_variance():
-    noise = torch.randn(8, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+def test_pool_to_is_the_velocity_of_the_pooled_trajectory():
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.rand(8, 3, 64, 64, generator=g) * 2 - 1, torch.randn(8, 3, 64, 64, generator=g)
+    sigma = torch.rand(8, generator=g)
     for size in (32, 16, 8):
-        pooled = pool_to(noise, (size, size))
+        k = 64 // size
+        pooled = pool_to(noise - x0, (size, size))
         assert pooled.shape == (8, 3, size, size)
-        assert abs(pooled.var().item() - 1) < 0.1
-    assert torch.allclose(pool_to(noise, (16, 16)), F.avg_pool2d(noise, 4) * 4)
+        # pooling commutes with the flow: x_t pooled moves along pool(noise) - pool(x0)
+        xt_pooled = F.avg_pool2d(noisy_input(x0, noise, sigma), k)
+        assert torch.allclose(xt_pooled, noisy_input(F.avg_pool2d(x0, k), F.avg_pool2d(noise, k), sigma), atol=1e-5)
+        assert torch.allclose(pooled, F.avg_pool2d(noise, k) - F.avg_pool2d(x0, k), atol=1e-5)
+    # an image part keeps its scale (no ·k blow-up): a constant image pools to itself
+    assert torch.allclose(pool_to(torch.full((1, 3, 64, 64), 0.7), (8, 8)), torch.full((1, 3, 8, 8), 0.7))
 
 
 @dataclass

@@ -6,8 +6,10 @@
     t     = sigma · 1000                      (the timestep the scheduler feeds at sampling)
 
 A model may also return `branch_samples` (lower-resolution predictions, coarse to fine); each is
-trained against the target pooled to its size, `avg_pool · k` (a sum-pool over k×k divided by
-k), which keeps unit noise variance the same at every scale.
+trained against the target average-pooled to its size: the same map the model applies to x_t
+before each branch, so a branch at resolution r predicts exactly the velocity of the pooled
+trajectory (DiMR's sum-pool / k keeps the variance of pure noise, but it scales the image part of
+a velocity target by k — up to 8× here — and swamps the loss).
 """
 
 from __future__ import annotations
@@ -33,16 +35,12 @@ def noisy_input(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> t
 
 
 def pool_to(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, C, H, W) → (B, C, h, w) by avg_pool · k, k = H / h: a sum-pool divided by k.
-
-    Why · k: pooling k×k unit-variance noise pixels averages their variance down by k²; the sum
-    divided by k keeps it at 1, so a coarse branch sees the same signal-to-noise as the full one.
-    """
+    """(B, C, H, W) → (B, C, h, w) by k×k average pooling, k = H / h (see the module docstring)."""
     h, w = size
     k = target.shape[-2] // h
     if k * h != target.shape[-2] or k * w != target.shape[-1]:
         raise ValueError(f"branch size {h}x{w} does not divide the target size {tuple(target.shape[-2:])}")
-    return F.avg_pool2d(target, k) * k if k > 1 else target
+    return F.avg_pool2d(target, k) if k > 1 else target
 
 
 def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, cond: dict,
