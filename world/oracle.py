@@ -112,17 +112,23 @@ def score(prompts: Sequence[str | ImageSpec | dict], images: Iterable[np.ndarray
     images = list(images)
     if len(images) != len(prompts):
         raise ValueError(f"{len(prompts)} prompts but {len(images)} images")
-    right = dict.fromkeys(ATTRIBUTES, 0)
-    stated = dict.fromkeys(ATTRIBUTES, 0)
-    joint = 0
-    for prompt, image in zip(prompts, images):
-        wanted, seen = prompt_attributes(prompt), read_image(image)
+    return tally(((prompt_attributes(p), read_image(im)) for p, im in zip(prompts, images)), ATTRIBUTES)
+
+
+def tally(pairs: Iterable[tuple[dict, dict]], attributes: Sequence[str]) -> dict:
+    """(wanted, seen) attribute dicts → {attribute: accuracy over pairs that state it (None if
+    none does), 'joint': fraction with every stated attribute right, 'n': count}."""
+    right = dict.fromkeys(attributes, 0)
+    stated = dict.fromkeys(attributes, 0)
+    joint = n = 0
+    for wanted, seen in pairs:
         hits = {k: seen[k] == v for k, v in wanted.items()}
         for k, hit in hits.items():
             stated[k] += 1
             right[k] += hit
         joint += all(hits.values())
-    result = {k: (right[k] / stated[k] if stated[k] else None) for k in ATTRIBUTES}
-    result["joint"] = joint / len(prompts) if prompts else None
-    result["n"] = len(prompts)
+        n += 1
+    result = {k: (right[k] / stated[k] if stated[k] else None) for k in attributes}
+    result["joint"] = joint / n if n else None
+    result["n"] = n
     return result

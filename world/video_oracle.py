@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .captions import parse_video_caption
-from .oracle import read_image
+from .oracle import read_image, tally
 from .segment import segment
 from .video_scene import VideoSpec
 
@@ -100,17 +100,4 @@ def score_video(prompts: Sequence[str | VideoSpec], clips: Iterable[np.ndarray])
     clips = list(clips)
     if len(clips) != len(prompts):
         raise ValueError(f"{len(prompts)} prompts but {len(clips)} clips")
-    right = dict.fromkeys(VIDEO_ATTRIBUTES, 0)
-    stated = dict.fromkeys(VIDEO_ATTRIBUTES, 0)
-    joint = 0
-    for prompt, clip in zip(prompts, clips):
-        wanted, seen = video_prompt_attributes(prompt), read_video(clip)
-        hits = {k: seen[k] == v for k, v in wanted.items()}
-        for k, hit in hits.items():
-            stated[k] += 1
-            right[k] += hit
-        joint += all(hits.values())
-    result = {k: (right[k] / stated[k] if stated[k] else None) for k in VIDEO_ATTRIBUTES}
-    result["joint"] = joint / len(prompts) if prompts else None
-    result["n"] = len(prompts)
-    return result
+    return tally(((video_prompt_attributes(p), read_video(c)) for p, c in zip(prompts, clips)), VIDEO_ATTRIBUTES)
