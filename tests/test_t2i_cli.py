@@ -144,3 +144,17 @@ def test_real_subprocess_exit_code_and_no_traceback(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: empty prompt: --prompt needs some text"
+
+
+def test_sample_grid_tiles_every_prompt(tiny_t2i_dir, tmp_path, capsys):
+    from pipelines.sample_grid import main as grid_main
+
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red circle\na blue square\na green cross\n", encoding="utf-8")
+    out = tmp_path / "grid.png"
+    assert grid_main(["--model", str(tiny_t2i_dir), "--prompts", str(prompts), "--out", str(out),
+                      "--steps", "2", "--columns", "2"]) == 0
+    grid = Image.open(out)
+    assert grid.size == (2 * 150, 2 * (16 + 4 * 11 + 8))  # 2 columns x 2 rows of 8x8 images at 2x
+    assert grid_main(["--model", str(tiny_t2i_dir), "--prompts", str(tmp_path / "none.txt"),
+                      "--out", str(out)]) == 2
