@@ -57,8 +57,7 @@ def generate(pipe, prompt: str, seed: int, args, device):
                 num_inference_steps=args.steps, guidance_scale=args.guidance, generator=generator).images[0]
 
 
-def run_batch(pipe, args, device) -> int:
-    jobs = read_prompt_file(args.prompts, args.seed)
+def run_batch(pipe, jobs, args, device) -> int:
     out_dir = ensure_writable_dir(args.out_dir)
     manifest = Manifest(out_dir)
     done = manifest.done_keys()
@@ -86,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         check_args(args)
-        if args.prompts:
-            read_prompt_file(args.prompts, args.seed)  # fail fast, before loading a model
+        jobs = read_prompt_file(args.prompts, args.seed) if args.prompts else None  # fail fast, before loading
         device, dtype = parse_device(args.device), parse_dtype(args.dtype)
         from .loading import load_t2i_pipeline
         from .schedulers import make_scheduler
@@ -99,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         width = args.width or pipe.native_size
         pipe.check_inputs(["x"], None, height, width, args.steps, args.guidance)
         if args.prompts:
-            return run_batch(pipe, args, device)
+            return run_batch(pipe, jobs, args, device)
         image = generate(pipe, args.prompt, args.seed, args, device)
         atomic_write(Path(args.out), lambda tmp: image.save(tmp, format=Path(args.out).suffix.lstrip(".").upper()
                                                             .replace("JPG", "JPEG")))
