@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
+# diffusers' pipeline loader finds a component's base class by name in the component's own module
+from diffusers.models.modeling_utils import ModelMixin  # noqa: F401
 from diffusers.utils import BaseOutput
 from torch import nn
 

@@ -22,6 +22,8 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+import dit  # noqa: F401 — diffusers builds only components whose module is already imported
+
 from .errors import UserError
 from .hooks_state import reset_hook_state
 from .text_encoder import MINILM_PACKAGE, load_minilm

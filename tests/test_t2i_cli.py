@@ -158,3 +158,25 @@ def test_sample_grid_tiles_every_prompt(tiny_t2i_dir, tmp_path, capsys):
     assert grid.size == (2 * 150, 2 * (16 + 4 * 11 + 8))  # 2 columns x 2 rows of 8x8 images at 2x
     assert grid_main(["--model", str(tiny_t2i_dir), "--prompts", str(tmp_path / "none.txt"),
                       "--out", str(out)]) == 2
+
+
+def test_fresh_process_loads_a_saved_multires_pipeline(tmp_path, minilm):
+    """A new interpreter has imported nothing of ditkit: loading must still find the backbone class."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from dit import MultiResDiT
+    from pipelines.t2i import TextToImagePipeline
+    from pipelines.text_encoder import MINILM_PACKAGE
+
+    from .conftest import randomize
+
+    transformer = randomize(MultiResDiT(sample_size=16, patch_size=4, hidden_size=32, depth=1, num_heads=2,
+                                       branch_channels=(16, 8), branch_depths=(1, 1)), std=0.1)
+    TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+                        text_encoder_package=MINILM_PACKAGE).save_pretrained(tmp_path / "m")
+    out = tmp_path / "x.png"
+    proc = subprocess.run([sys.executable, "-m", "pipelines.t2i", "--model", str(tmp_path / "m"), "--prompt",
+                           "a red circle", "--out", str(out), "--steps", "2"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(out).size == (16, 16)
