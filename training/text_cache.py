@@ -5,14 +5,15 @@ on CPU — but Shapes World has a finite caption set (~6k canonical strings plus
 after the first few hundred steps every lookup is a hit. At 32 tokens × 384 in bf16 a caption
 costs 24 KiB: the whole set fits in a few hundred MiB.
 
-Embeddings match `TextToImagePipeline.encode_prompt` exactly (same tokenizer padding to
-`max_length`, same masked-mean pooling); tokens are stored in bf16 (the rounding is far below
+Embeddings come from `pipelines.text_encoder.encode_text`, the function the pipeline uses too; tokens are stored in bf16 (the rounding is far below
 what the DiT resolves), the pooled vector in float32.
 """
 
 from __future__ import annotations
 
 import torch
+
+from pipelines.text_encoder import encode_text
 
 
 class TextEmbeddingCache:
@@ -48,13 +49,8 @@ class TextEmbeddingCache:
     def _encode(self, captions: list[str]) -> None:
         """Encode exactly `chunk_size` captions and store the real (non-padding) ones."""
         rows = captions + [""] * (self.chunk_size - len(captions))
-        tokens = self.tokenizer(rows, padding="max_length", max_length=self.max_length, truncation=True,
-                                return_tensors="pt")
-        device = self.text_encoder.device
-        mask = tokens.attention_mask.to(device)
-        hidden = self.text_encoder(tokens.input_ids.to(device), attention_mask=mask)[0].float()  # (N, L, E)
-        weights = mask[..., None].to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)  # masked mean (N, E)
+        hidden, mask, pooled = encode_text(self.text_encoder, self.tokenizer, rows, self.max_length)  # (N, L, E)
+        pooled = pooled.float()
         for i, caption in enumerate(captions):
             self._entries[caption] = (hidden[i].to("cpu", torch.bfloat16), mask[i].to("cpu", torch.int64),
                                       pooled[i].to("cpu"))
