@@ -1,9 +1,11 @@
 """ditkit backbones: diffusion transformers as diffusers `ModelMixin` + `ConfigMixin` models."""
 
 from .attention import ATTENTION_BACKENDS, Attention, set_attention_backend
-from .presets import DIT_SIZES, build_dit, dit_config
+from .presets import DIT_SIZES, VIDEO_DIT_PRESETS, build_dit, dit_config, video_dit_config
 from .multires import MultiResDiT, MultiResOutput
 from .transformer import DiT, DiTBlock, DiTOutput
+from .video import VideoDiT, VideoDiTBlock, VideoDiTOutput
 
 __all__ = ["ATTENTION_BACKENDS", "Attention", "set_attention_backend", "DIT_SIZES", "build_dit",
-           "dit_config", "DiT", "DiTBlock", "DiTOutput", "MultiResDiT", "MultiResOutput"]
+           "dit_config", "DiT", "DiTBlock", "DiTOutput", "MultiResDiT", "MultiResOutput",
+           "VIDEO_DIT_PRESETS", "video_dit_config", "VideoDiT", "VideoDiTBlock", "VideoDiTOutput"]

@@ -31,3 +31,24 @@ def build_dit(name: str, **overrides):
     from .transformer import DiT
 
     return DiT(**dit_config(name, **overrides))
+
+
+# Named VideoDiT configurations. "shapes" is the shipped Shapes World text-to-video model:
+# 16 frames of 32×32 RGB in pixel space, a factorised trunk on 4×4 tokens a frame (256 a clip)
+# and per-frame refine branches at 8/16/32; 5.2M parameters (19.9 MiB fp32). Measurements behind
+# the choice: the `dit.video` docstring and `bench/video_dit.py`.
+VIDEO_DIT_PRESETS: dict[str, dict] = {
+    "shapes": dict(sample_size=32, num_frames=16, patch_size=8, in_channels=3, hidden_size=192, depth=6,
+                   num_heads=3, text_dim=384, pooled_dim=384, attention_layout="factorised",
+                   branch_channels=(64, 48, 32), branch_depths=(1, 1, 1)),
+    "tiny": dict(sample_size=16, num_frames=8, patch_size=4, in_channels=3, hidden_size=32, depth=2,
+                 num_heads=2, text_dim=384, pooled_dim=384, attention_layout="factorised",
+                 branch_channels=(16, 8), branch_depths=(1, 1)),  # unit tests
+}
+
+
+def video_dit_config(name: str = "shapes", **overrides) -> dict:
+    """'shapes' → constructor kwargs for `VideoDiT`; `overrides` win."""
+    if name not in VIDEO_DIT_PRESETS:
+        raise ValueError(f"unknown VideoDiT preset {name!r}; expected one of {list(VIDEO_DIT_PRESETS)}")
+    return {**VIDEO_DIT_PRESETS[name], **overrides}

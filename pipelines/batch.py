@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,75 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Calls write(tmp_dir) on a temp folder beside `path`, then swaps it into place.
+
+    Two renames (old folder aside, new one in) replace a finished folder; a kill between them
+    leaves no folder at `path`, so a resumed batch simply makes it again.
+    """
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+# what atomic_write / atomic_write_dir leave beside `name` when killed: .NAME.<random>.tmp[.suffix] / .old
+_PARTIAL = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]+\.(?:tmp|old)(?:\.[^.]*)?")
+
+
+def remove_partial_writes(folder: str | Path, names) -> None:
+    """Deletes what hard-killed atomic writes of `names` left in `folder` (one scan of the folder).
+
+    Only the given names are touched, so processes sharing a folder each clean their own."""
+    names = set(names)
+    for entry in Path(folder).iterdir():
+        match = _PARTIAL.fullmatch(entry.name)
+        if match and match["name"] in names:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+RANK_VARS = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
+WORLD_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process as its launcher tells it (torchrun and `accelerate launch`
+    set RANK/WORLD_SIZE, MPI its own names); (0, 1) when started alone."""
+
+    def first(names: tuple[str, ...], default: int) -> int:
+        for name in names:
+            if os.environ.get(name, "").strip():
+                try:
+                    return int(os.environ[name])
+                except ValueError:
+                    raise UserError(f"{name} must be an integer, got {os.environ[name]!r}") from None
+        return default
+
+    rank, world = first(RANK_VARS, 0), first(WORLD_VARS, 1)
+    if world < 1 or not 0 <= rank < world:
+        raise UserError(f"process rank {rank} does not fit world size {world}")
+    return rank, world
+
+
+def shard(jobs: list[Job], rank: int, world: int) -> list[Job]:
+    """This process's share of a batch: job i goes to rank i % world, so shares never overlap."""
+    return [job for job in jobs if job.index % world == rank]
+
+
 class Manifest:
     """Append-only JSONL record of finished jobs in a batch folder.
 
@@ -132,8 +202,10 @@ class Manifest:
                     continue  # a torn last line from a hard kill: that job simply runs again
         return rows
 
-    def done_keys(self) -> set[str]:
-        return {r["key"] for r in self.rows() if "key" in r and (self.folder / r.get("path", "")).exists()}
+    def done_keys(self, **match) -> set[str]:
+        """Keys of finished jobs whose output still exists (and whose row has every `match` field)."""
+        return {r["key"] for r in self.rows() if "key" in r and (self.folder / r.get("path", "")).exists()
+                and all(r.get(k) == v for k, v in match.items())}
 
     def _append(self, file: Path, row: dict) -> None:
         with open(file, "a", encoding="utf-8") as f:

@@ -59,6 +59,57 @@ def check_sampling_args(args) -> None:
             raise UserError(f"unknown scheduler {args.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
 
 
+KNOB_FLAGS = {"threshold": ("--cache-threshold", float), "interval": ("--cache-interval", int),
+              "order": ("--cache-order", int)}
+
+
+def add_acceleration_args(parser: argparse.ArgumentParser) -> None:
+    """--cache METHOD with its knobs, and --bottleneck (see `samplers`); read with acceleration_from_args."""
+    from samplers import METHODS
+
+    group = parser.add_argument_group("acceleration (training-free; see samplers)")
+    group.add_argument("--cache", default="none", metavar="METHOD",
+                       help=f"block caching: {' | '.join(METHODS)} (default: none)")
+    group.add_argument("--cache-threshold", default=None, metavar="X",
+                       help="bwcache/fbcache: reuse while the relative L1 change stays below X; cg-taylor: the "
+                            "gate on the first block's forecast error (0 never reuses)")
+    group.add_argument("--cache-interval", default=None, metavar="N",
+                       help="interval/taylorseer: a full step every N steps (1 computes every step)")
+    group.add_argument("--cache-order", default=None, metavar="O",
+                       help="taylorseer/cg-taylor: order of the finite-difference forecast")
+    group.add_argument("--bottleneck", action="store_true",
+                       help="bottleneck sampling (flow-matching models): 20%% of the steps at full size "
+                            "(sigma 1 -> 0.8), 50%% at half size (0.85 -> 0.35), 30%% at full size (0.55 -> 0), "
+                            "re-noising at each switch")
+
+
+def acceleration_from_args(args) -> list | None:
+    """--cache*/--bottleneck → a pipeline's `acceleration` argument (None when off); UserError on bad values.
+    Cheap: call it before loading the model."""
+    from samplers import METHODS, BottleneckConfig, make_config, method_knobs
+
+    if args.cache not in METHODS:
+        raise UserError(f"unknown --cache {args.cache!r}; choose one of {', '.join(METHODS)}")
+    knobs = {}
+    for knob, (flag, kind) in KNOB_FLAGS.items():
+        raw = getattr(args, f"cache_{knob}")
+        if raw is None:
+            continue
+        if knob not in method_knobs(args.cache):
+            takes = " ".join(KNOB_FLAGS[k][0] for k in method_knobs(args.cache)) or "no knobs"
+            raise UserError(f"--cache {args.cache} takes no {flag} (it takes {takes})")
+        try:
+            knobs[knob] = kind(raw)
+        except ValueError:
+            raise UserError(f"{flag} must be {'a number' if kind is float else 'an integer'}, got {raw!r}") from None
+    try:
+        cache = make_config(args.cache, **knobs)
+    except ValueError as err:
+        raise UserError(f"--cache {args.cache}: {err}") from None
+    chosen = [c for c in (cache, BottleneckConfig() if args.bottleneck else None) if c is not None]
+    return chosen or None
+
+
 def quiet_libraries() -> None:
     """Library chatter (load reports, deprecation notes) hides the messages users need."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -66,9 +117,11 @@ def quiet_libraries() -> None:
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     logging.getLogger("diffusers").setLevel(logging.ERROR)
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    import diffusers
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.disable_progress_bar()  # "Loading pipeline components"; step bars stay
 
 
 def run_cli(body: Callable[[], int]) -> int:

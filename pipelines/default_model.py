@@ -1,6 +1,6 @@
-"""The shipped default text-to-image model: package data under `pipelines/models/`.
+"""The shipped default text-to-image and text-to-video models: package data under `pipelines/models/`.
 
-Until a trained Shapes World model is installed there, the default is an untrained DiT of the
+Until a trained Shapes World model is installed there, the default is an untrained model of the
 intended shape, built from a fixed seed, so the CLI and README run end to end (with noise as
 output) and say so.
 """
@@ -55,3 +55,44 @@ def load_default_t2i():
     log.warning("no trained default model is installed at %s; using an UNTRAINED DiT (outputs are noise)",
                 SHIPPED_T2I)
     return untrained_t2i()
+
+
+# ---------------------------------------------------------------- text-to-video
+
+SHIPPED_T2V = Path(__file__).parent / "models" / "shapes-t2v"
+
+
+def shapes_t2v_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None, fps: int = 8):
+    """A flow-matching `TextToVideoPipeline` around a Shapes World VideoDiT with MiniLM text
+    (saved without MiniLM's weights when no encoder is passed, like `shapes_pipeline`)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from .t2v import TextToVideoPipeline
+    from .text_encoder import MINILM_PACKAGE
+
+    return TextToVideoPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
+                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=text_max_length,
+                               text_encoder_package=MINILM_PACKAGE, fps=fps)
+
+
+def untrained_t2v():
+    """A seeded, untrained pixel-space text-to-video pipeline of the shipped shape (16×32×32)."""
+    from dit import VideoDiT, video_dit_config
+
+    from .text_encoder import load_minilm
+
+    torch.manual_seed(0)
+    transformer = VideoDiT(**video_dit_config("shapes"))
+    text_encoder, tokenizer = load_minilm()
+    return shapes_t2v_pipeline(transformer, text_encoder=text_encoder, tokenizer=tokenizer)
+
+
+def load_default_t2v():
+    """The shipped text-to-video model if installed, else the untrained stand-in (with a warning)."""
+    from .t2v import TextToVideoPipeline
+
+    if (SHIPPED_T2V / "model_index.json").is_file():
+        return TextToVideoPipeline.from_pretrained(SHIPPED_T2V)
+    log.warning("no trained default text-to-video model is installed at %s; using an UNTRAINED VideoDiT "
+                "(outputs are noise)", SHIPPED_T2V)
+    return untrained_t2v()

@@ -8,9 +8,7 @@ work) → decode → output dataclass. The CLI lives in `pipelines.t2i_cli` and 
 
 from __future__ import annotations
 
-import inspect
-import json
-import os
+import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,10 +21,13 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 import dit  # noqa: F401 — diffusers builds only components whose module is already imported
+from samplers import accelerated, restart, sample_bottleneck, set_num_steps, split_acceleration
 
+from .call_inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
 from .errors import UserError
 from .hooks_state import reset_hook_state
-from .text_encoder import MINILM_PACKAGE, encode_text, load_minilm
+from .schedulers import is_flow_matching, scale_model_input, step_kwargs
+from .text_encoder import encode_text, restore_text_encoder
 
 
 @dataclass
@@ -64,13 +65,7 @@ class TextToImagePipeline(DiffusionPipeline):
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """As diffusers', plus: a folder saved without its text encoder gets it back from the package
         named in `text_encoder_package` (the shipped models keep MiniLM out of their folder)."""
-        index_file = os.path.join(pretrained_model_name_or_path, "model_index.json")
-        if os.path.isfile(index_file) and "text_encoder" not in kwargs:
-            with open(index_file, encoding="utf-8") as f:
-                index = json.load(f)
-            missing = (index.get("text_encoder") or [None])[0] is None
-            if missing and index.get("text_encoder_package") == MINILM_PACKAGE:
-                kwargs["text_encoder"], kwargs["tokenizer"] = load_minilm()
+        kwargs = restore_text_encoder(pretrained_model_name_or_path, kwargs)
         kwargs.setdefault("use_safetensors", True)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
@@ -136,23 +131,10 @@ class TextToImagePipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ checks
 
     def check_inputs(self, prompts, negative_prompts, height, width, num_inference_steps, guidance_scale):
-        for p in prompts:
-            if not isinstance(p, str) or not p.strip():
-                raise UserError(f"empty prompt: {p!r}")
-        if negative_prompts is not None and len(negative_prompts) != len(prompts):
-            raise UserError(f"got {len(negative_prompts)} negative prompts for {len(prompts)} prompts")
-        if not isinstance(num_inference_steps, int) or num_inference_steps <= 0:
-            raise UserError(f"num_inference_steps must be a positive integer, got {num_inference_steps!r}")
-        if guidance_scale < 0:
-            raise UserError(f"guidance_scale must be >= 0, got {guidance_scale}")
-        limit = 4 * self.native_size
+        check_prompts(prompts, negative_prompts)
+        check_steps_and_guidance(num_inference_steps, guidance_scale)
         for name, value in (("height", height), ("width", width)):
-            if not isinstance(value, int) or value <= 0 or value % self.spatial_multiple:
-                raise UserError(f"{name} {value!r} must be a positive multiple of {self.spatial_multiple} "
-                                f"(the model's patch grid)")
-            if value > limit:
-                raise UserError(f"{name} {value} is beyond this model's limit of {limit} "
-                                f"(4x its native {self.native_size})")
+            check_side(name, value, self.spatial_multiple, self.native_size)
 
     # ------------------------------------------------------------------ the call
 
@@ -181,8 +163,7 @@ class TextToImagePipeline(DiffusionPipeline):
 
     def scale_model_input(self, latents, t):
         """The scheduler's input scaling; flow-matching schedulers have none."""
-        scale = getattr(self.scheduler, "scale_model_input", None)
-        return scale(latents, t) if scale is not None else latents
+        return scale_model_input(self.scheduler, latents, t)
 
     @property
     def scheduler_learns_variance(self) -> bool:
@@ -204,21 +185,23 @@ class TextToImagePipeline(DiffusionPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ("latents",),
         return_dict: bool = True,
+        acceleration=None,
     ):
         """Generate images for `prompt`. Returns `ImagePipelineOutput` (or a tuple of images).
 
         guidance_scale ≤ 1 disables classifier-free guidance. callback_on_step_end(pipe, i, t,
         tensors) may return a dict whose `latents` replace the current ones.
+        acceleration: a `samplers` cache config (attached for this call; one attached before with
+        `samplers.apply_acceleration` stays), a `samplers.BottleneckConfig` (flow-matching
+        schedulers; the latents change size between its stages), or a list of one of each.
+        `samplers.stats(pipe.transformer)` then tells what was skipped.
         """
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        negatives = None
-        if negative_prompt is not None:
-            negatives = [negative_prompt] * len(prompts) if isinstance(negative_prompt, str) else list(negative_prompt)
+        prompts, negatives = prompt_lists(prompt, negative_prompt)
         height = height or self.native_size
         width = width or self.native_size
         self.check_inputs(prompts, negatives, height, width, num_inference_steps, guidance_scale)
-        if output_type not in ("pil", "np", "pt", "latent"):
-            raise UserError(f"output_type must be 'pil', 'np', 'pt' or 'latent', got {output_type!r}")
+        check_output_type(output_type, ("pil", "np", "pt", "latent"))
+        cache_config, bottleneck = self.check_acceleration(acceleration, num_inference_steps)
         reset_hook_state(self.transformer)
 
         device = self._execution_device
@@ -240,19 +223,24 @@ class TextToImagePipeline(DiffusionPipeline):
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         latents = self.prepare_latents(batch, height, width, dtype, device, generator, latents)
-        # stochastic schedulers take the generator; deterministic ones (UniPC, …) have no such argument
-        step_kwargs = {"generator": generator} if "generator" in inspect.signature(self.scheduler.step).parameters else {}
+        step_extra = step_kwargs(self.scheduler, generator)
 
-        with self.progress_bar(total=len(timesteps)) as progress:
-            for i, t in enumerate(timesteps):
-                model_in = self.scale_model_input(latents, t)
-                out = self.predict(model_in, t, cond, uncond, guidance_scale, extra)
-                latents = self.scheduler.step(out, t, latents, **step_kwargs, return_dict=False)[0]
-                if callback_on_step_end is not None:
-                    available = {"latents": latents}
-                    tensors = {k: available[k] for k in callback_on_step_end_tensor_inputs}
-                    latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
-                progress.update()
+        with self.accelerated(cache_config):
+            if bottleneck is not None:
+                latents = self.bottleneck_loop(bottleneck, latents, cond, uncond, guidance_scale, num_inference_steps,
+                                               generator, callback_on_step_end, callback_on_step_end_tensor_inputs)
+            else:
+                set_num_steps(self.transformer, len(timesteps))  # forwards per cache context in this call
+                with self.progress_bar(total=len(timesteps)) as progress:
+                    for i, t in enumerate(timesteps):
+                        model_in = self.scale_model_input(latents, t)
+                        out = self.predict(model_in, t, cond, uncond, guidance_scale, extra)
+                        latents = self.scheduler.step(out, t, latents, **step_extra, return_dict=False)[0]
+                        if callback_on_step_end is not None:
+                            available = {"latents": latents}
+                            tensors = {k: available[k] for k in callback_on_step_end_tensor_inputs}
+                            latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
+                        progress.update()
 
         if output_type == "latent":
             images = latents
@@ -263,6 +251,62 @@ class TextToImagePipeline(DiffusionPipeline):
         if not return_dict:
             return (images,)
         return ImagePipelineOutput(images=images)
+
+    # ------------------------------------------------------------------ acceleration (samplers)
+
+    def check_acceleration(self, acceleration, num_inference_steps: int):
+        """`acceleration` → (cache config, bottleneck config), refusing what cannot run here."""
+        try:
+            cache_config, bottleneck = split_acceleration(acceleration)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+        if bottleneck is not None:
+            if not is_flow_matching(self.scheduler):
+                raise UserError(f"bottleneck sampling needs a flow-matching scheduler, not "
+                                f"{type(self.scheduler).__name__}")
+            if num_inference_steps < len(bottleneck.stages):
+                raise UserError(f"bottleneck sampling with {len(bottleneck.stages)} stages needs at least "
+                                f"{len(bottleneck.stages)} steps, got {num_inference_steps}")
+        return cache_config, bottleneck
+
+    @contextlib.contextmanager
+    def accelerated(self, cache_config):
+        """The cache policy on the transformer while the block runs (see `samplers.accelerated`)."""
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(accelerated(self.transformer, cache_config))
+        except ValueError as err:
+            raise UserError(str(err)) from None
+        with stack:
+            yield
+
+    def bottleneck_loop(self, config, latents, cond, uncond, guidance_scale, num_inference_steps, generator,
+                        callback_on_step_end, callback_on_step_end_tensor_inputs):
+        """Flow-matching Euler steps at full → low → full resolution (`samplers.sample_bottleneck`);
+        caches restart at each stage, since the number of tokens changes."""
+        batch, device, dtype = latents.shape[0], latents.device, latents.dtype
+        t_scale = self.scheduler.config.get("num_train_timesteps", 1000)
+
+        def timestep(sigma: float) -> torch.Tensor:
+            return torch.tensor(sigma * t_scale, device=device, dtype=torch.float32)
+
+        def denoise(x, sigma):
+            h, w = x.shape[-2] * self.vae_scale_factor, x.shape[-1] * self.vae_scale_factor
+            return self.predict(x, timestep(sigma), cond, uncond, guidance_scale,
+                                self.size_conditions(batch, h, w, device, dtype))
+
+        with self.progress_bar(total=num_inference_steps) as progress:
+            def step_end(i, sigma, x):
+                if callback_on_step_end is not None:
+                    tensors = {k: {"latents": x}[k] for k in callback_on_step_end_tensor_inputs}
+                    x = (callback_on_step_end(self, i, timestep(sigma), tensors) or {}).get("latents", x)
+                progress.update()
+                return x
+
+            return sample_bottleneck(denoise, latents, config, num_inference_steps,
+                                     multiple=self.transformer.config.patch_size, generator=generator,
+                                     callback=step_end,
+                                     on_stage_start=lambda k, plan: restart(self.transformer, plan.num_steps))
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents → images in [-1, 1] (B, 3, H, W); identity for pixel-space models."""

@@ -11,8 +11,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .batch import Manifest, atomic_write, ensure_writable_dir, output_name, read_prompt_file
-from .cli_common import (add_sampling_args, check_sampling_args, parse_device, parse_dtype, quiet_libraries,
-                         run_cli)
+from .cli_common import (acceleration_from_args, add_acceleration_args, add_sampling_args, check_sampling_args,
+                         parse_device, parse_dtype, quiet_libraries, run_cli)
 from .errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -29,11 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=None)
     p.add_argument("--width", type=int, default=None)
     add_sampling_args(p, default_steps=25, default_guidance=4.0)
+    add_acceleration_args(p)
     return p
 
 
 def check_args(args) -> None:
     check_sampling_args(args)
+    args.acceleration = acceleration_from_args(args)
     if args.prompt is not None:
         if not args.prompt.strip():
             raise UserError("empty prompt: --prompt needs some text")
@@ -54,7 +56,18 @@ def check_args(args) -> None:
 def generate(pipe, prompt: str, seed: int, args, device):
     generator = torch.Generator(device="cpu").manual_seed(seed)
     return pipe(prompt, negative_prompt=args.negative_prompt, height=args.height, width=args.width,
-                num_inference_steps=args.steps, guidance_scale=args.guidance, generator=generator).images[0]
+                num_inference_steps=args.steps, guidance_scale=args.guidance, generator=generator,
+                acceleration=getattr(args, "acceleration", None)).images[0]
+
+
+def report_acceleration(pipe) -> None:
+    """One line on what the cache skipped, so a user sees the speed-up they asked for."""
+    import samplers
+
+    st = samplers.stats(pipe.transformer)
+    if st is not None and st.total:
+        print(f"{st.method}: skipped {st.skipped_fraction:.0%} of block evaluations ({st.skipped} of {st.total})",
+              file=sys.stderr)
 
 
 def run_batch(pipe, jobs, args, device) -> int:
@@ -101,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         image = generate(pipe, args.prompt, args.seed, args, device)
         atomic_write(Path(args.out), lambda tmp: image.save(tmp, format=Path(args.out).suffix.lstrip(".").upper()
                                                             .replace("JPG", "JPEG")))
+        report_acceleration(pipe)
         print(f"wrote {args.out}", file=sys.stderr)
         return 0
 

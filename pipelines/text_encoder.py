@@ -44,3 +44,19 @@ def encode_text(text_encoder, tokenizer, prompts: list[str], max_length: int, de
     weights = mask[..., None].to(hidden.dtype)
     pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, E)
     return hidden, mask, pooled
+
+
+def restore_text_encoder(folder, kwargs: dict) -> dict:
+    """`from_pretrained` kwargs for a pipeline folder saved without its text encoder: MiniLM comes
+    back from the package named in `text_encoder_package` (the shipped models keep it out)."""
+    import json
+    import os
+
+    index_file = os.path.join(folder, "model_index.json")
+    if os.path.isfile(index_file) and "text_encoder" not in kwargs:
+        with open(index_file, encoding="utf-8") as f:
+            index = json.load(f)
+        missing = (index.get("text_encoder") or [None])[0] is None
+        if missing and index.get("text_encoder_package") == MINILM_PACKAGE:
+            kwargs["text_encoder"], kwargs["tokenizer"] = load_minilm()
+    return kwargs

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# OpenMP threads that spin while waiting make small-tensor tests ~10x slower whenever another
+# process (a second test worker, a subprocess under test, a training job) shares the cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import pytest
@@ -57,4 +60,23 @@ def tiny_t2i_dir(tiny_t2i, tmp_path):
     tiny_t2i.register_modules(text_encoder=None, tokenizer=None)
     path = tmp_path / "tiny-t2i"
     tiny_t2i.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_t2v_dir(tmp_path_factory):
+    """A random pixel-space text-to-video pipeline (4 frames by default, at most 6, of 8×8 at 12 fps),
+    saved like the shipped model: without MiniLM (it comes from its package)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from dit import VideoDiT
+    from pipelines.t2v import TextToVideoPipeline
+    from pipelines.text_encoder import MINILM_PACKAGE
+
+    transformer = randomize(VideoDiT(sample_size=8, num_frames=6, patch_size=2, hidden_size=32, depth=1, num_heads=2,
+                                     text_dim=384, pooled_dim=384, branch_channels=(8,), branch_depths=(1,)), std=0.1)
+    pipe = TextToVideoPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+                               text_max_length=16, text_encoder_package=MINILM_PACKAGE, fps=12, num_frames=4)
+    path = tmp_path_factory.mktemp("t2v") / "tiny-t2v"
+    pipe.save_pretrained(path)
     return path

@@ -21,17 +21,19 @@ from diffusers.utils import BaseOutput
 from safetensors.torch import load_file
 
 import dit
+from tests.conftest import randomize as conftest_randomize
 from training.atomic_dir import swap_in, temp_dir_for
 from training.checkpoint import find_checkpoint
 from training.config import ConfigError, TrainConfig, load_config
 from training.data import batch_for_step
 from training.flow_matching import flow_matching_loss, noisy_input, pool_to
 from training.text_cache import TextEmbeddingCache
-from training.train_t2i import main as train_main
-from training.train_t2i import make_accelerator, train
+from training.train import main as train_main
+from training.train import make_accelerator, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "t2i_tiny_test.json"
+TINY_T2V = REPO / "configs" / "t2v_tiny_test.json"
 
 
 def tiny_config(**changes) -> TrainConfig:
@@ -67,6 +69,11 @@ def test_shipped_configs_load_and_build():
         assert cfg.model_kwargs["sample_size"] == cfg.resolution
     assert load_config(REPO / "configs" / "t2i_shapes.json").model_class() is dit.MultiResDiT
     assert load_config(TINY).build_model().config.sample_size == 32
+    for path in (REPO / "configs" / "t2v_shapes.json", TINY_T2V):
+        cfg = load_config(path)
+        assert cfg.task == "t2v" and cfg.model_class() is dit.VideoDiT
+        assert cfg.model_kwargs["sample_size"] == cfg.resolution
+        assert cfg.model_kwargs["num_frames"] == cfg.num_frames
 
 
 def test_unknown_key_is_named(tmp_path):
@@ -288,7 +295,7 @@ def test_cli_resumes_after_sigkill(tmp_path):
     config = tmp_path / "cfg.json"
     config.write_text(json.dumps({**json.loads(TINY.read_text()), "total_steps": 400, "checkpoint_every": 4}))
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "training.train_t2i", "--config", str(config), "--out", str(out)]
+    cmd = [sys.executable, "-m", "training.train", "--config", str(config), "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -379,3 +386,75 @@ def test_export_of_a_run_without_checkpoint_is_a_clear_error(tmp_path, capsys):
 
     assert export_main(["--run", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "no checkpoint in" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- text-to-video
+
+
+def test_video_batches_carry_vdt_masks():
+    cfg = load_config(TINY_T2V)
+    batch = batch_for_step(cfg, 3)
+    b, f, r = cfg.batch_size, cfg.num_frames, cfg.resolution
+    assert batch.x0.shape == (b, 3, f, r, r) and batch.noise.shape == batch.x0.shape
+    assert batch.given_mask.shape == (b, f) and batch.given_mask.dtype == torch.bool
+    assert not batch.given_mask.all(dim=1).any()  # every clip leaves something to generate
+    again = batch_for_step(cfg, 3)
+    assert torch.equal(again.x0, batch.x0) and torch.equal(again.given_mask, batch.given_mask)
+    wide = dataclasses.replace(cfg, batch_size=64, mask_mode_weights={"predict": 1.0})
+    masks = batch_for_step(wide, 1).given_mask
+    assert masks[:, 0].all() and not masks[:, -1].any()  # predict: a prefix is given, never the last frame
+
+
+def test_video_loss_covers_only_generated_frames(text_cache):
+    cfg = load_config(TINY_T2V)
+    batch = batch_for_step(cfg, 1)
+    cond = text_cache.lookup(batch.captions)
+    model = conftest_randomize(cfg.build_model().eval())
+    given = torch.zeros_like(batch.given_mask)
+    given[:, : cfg.num_frames // 2] = True
+    seen = {}
+
+    def spy(x_t, t, **kw):
+        seen["x_t"], seen["given"] = x_t, kw.get("given_mask")
+        return model(x_t, t, **kw)
+
+    with torch.no_grad():
+        loss = flow_matching_loss(spy, batch.x0, batch.noise, batch.sigma, cond, cfg.branch_loss_weights, given)[0]
+        # given frames enter clean and the model is told which they are
+        half = cfg.num_frames // 2
+        assert torch.equal(seen["x_t"][:, :, :half], batch.x0[:, :, :half])
+        assert not torch.equal(seen["x_t"][:, :, half:], batch.x0[:, :, half:])
+        assert seen["given"] is given
+        # changing the clean frames' noise (unused there) leaves the loss alone only through the input;
+        # the targets of given frames do not count: a model perfect on generated frames has 0 loss there
+        noise2 = batch.noise.clone()
+        noise2[:, :, :half] += 5.0
+        x_t_seen = seen["x_t"]
+        loss2 = flow_matching_loss(spy, batch.x0, noise2, batch.sigma, cond, cfg.branch_loss_weights, given)[0]
+        assert torch.equal(seen["x_t"], x_t_seen)  # same model input...
+        assert torch.allclose(loss, loss2)          # ...and the changed targets of given frames do not count
+
+
+def test_video_training_reduces_the_loss_and_exports_a_t2v_pipeline(tmp_path, text_cache):
+    from pipelines.t2v import TextToVideoPipeline
+
+    cfg = dataclasses.replace(load_config(TINY_T2V), total_steps=30, checkpoint_every=30)
+    result = train(cfg, tmp_path / "run", echo=quiet, text_cache=text_cache)
+    first, last = sum(result.losses[:5]) / 5, sum(result.losses[-5:]) / 5
+    assert last < 0.8 * first, (first, last)
+    evals = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+             if json.loads(line)["kind"] == "eval"]
+    assert evals and {"motion", "colour", "shape", "joint"} <= set(evals[-1]) and evals[-1]["n"] == 2
+    pipe = TextToVideoPipeline.from_pretrained(tmp_path / "run" / "pipeline")
+    pipe.set_progress_bar_config(disable=True)
+    frames = pipe("a red square moving left", num_inference_steps=2, output_type="np",
+                  generator=torch.Generator().manual_seed(0)).frames
+    assert frames.shape == (1, cfg.num_frames, cfg.resolution, cfg.resolution, 3)
+
+
+def test_video_resume_reproduces_the_uninterrupted_run(tmp_path, minilm):
+    cfg = dataclasses.replace(load_config(TINY_T2V), total_steps=8, checkpoint_every=4)
+    straight = train(cfg, tmp_path / "straight", echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    train(cfg, tmp_path / "resumed", max_steps=4, echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    rest = train(cfg, tmp_path / "resumed", echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    assert rest.losses == straight.losses[4:]

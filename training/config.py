@@ -18,12 +18,14 @@ class ConfigError(ValueError):
 
 
 LR_SCHEDULES = ("constant", "cosine")
+TASKS = ("t2i", "t2v")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
 @dataclass
 class TrainConfig:
-    """One text-to-image training recipe. Fields without a default are required in the JSON.
+    """One training recipe (text-to-image or text-to-video). Fields without a default are required
+    in the JSON.
 
     The model is `getattr(dit, model)(**model_kwargs)`, so any backbone exported by the `dit`
     package (DiT, MultiResDiT, …) trains the same way.
@@ -32,8 +34,11 @@ class TrainConfig:
     model: str                                   # class name in the `dit` package
     model_kwargs: dict                           # its constructor arguments
     description: str = ""                        # free text: what this recipe is for
+    task: str = "t2i"                            # "t2i" (images) or "t2v" (clips, VDT masks)
     # data
     resolution: int = 64                         # image side in pixels (Shapes World render size)
+    num_frames: int = 16                         # t2v: frames per clip
+    mask_mode_weights: dict | None = None        # t2v: VDT task mix (None: dit.video_masks defaults)
     batch_size: int = 64                         # per process
     caption_drop_prob: float = 0.3               # leave out size / position / background each
     paraphrase: bool = True                      # draw caption wording from world.paraphrases
@@ -93,7 +98,16 @@ class TrainConfig:
             if not ok:
                 problems.append(message)
 
-        for name in ("resolution", "batch_size", "total_steps", "log_every", "checkpoint_every",
+        need(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
+        if self.mask_mode_weights is not None:
+            from dit.video_masks import MASK_MODES
+
+            need(isinstance(self.mask_mode_weights, dict) and set(self.mask_mode_weights) <= set(MASK_MODES)
+                 and all(isinstance(w, (int, float)) and w >= 0 for w in self.mask_mode_weights.values())
+                 and sum(self.mask_mode_weights.values()) > 0,
+                 f"mask_mode_weights must map modes of {MASK_MODES} to non-negative weights, "
+                 f"got {self.mask_mode_weights!r}")
+        for name in ("resolution", "num_frames", "batch_size", "total_steps", "log_every", "checkpoint_every",
                      "eval_prompts", "eval_steps", "text_max_length"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value > 0,

@@ -21,13 +21,15 @@ from .flow_matching import sample_sigmas
 
 @dataclass
 class StepBatch:
-    """x0: (B, 3, H, W) in [-1, 1]; captions: B strings ("" where dropped for CFG);
-    noise: (B, 3, H, W) standard normal; sigma: (B,) in (0, 1)."""
+    """x0: (B, 3, H, W) images or (B, 3, F, H, W) clips in [-1, 1]; captions: B strings ("" where
+    dropped for CFG); noise: like x0, standard normal; sigma: (B,) in (0, 1); given_mask: clips
+    only, (B, F) bool, True = a frame given clean (VDT mask modelling)."""
 
     x0: torch.Tensor
     captions: list[str]
     noise: torch.Tensor
     sigma: torch.Tensor
+    given_mask: torch.Tensor | None = None
 
 
 def step_generators(seed: int, step: int, rank: int = 0) -> tuple[np.random.Generator, torch.Generator]:
@@ -40,10 +42,20 @@ def step_generators(seed: int, step: int, rank: int = 0) -> tuple[np.random.Gene
 def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
     """The batch a process trains on at `step` (1-based), a pure function of (cfg, step, rank)."""
     rng, gen = step_generators(cfg.seed, step, rank)
-    x0, captions, _ = world.make_batch(cfg.batch_size, cfg.resolution, rng, split="train",
-                                       drop_prob=cfg.caption_drop_prob, paraphrase=cfg.paraphrase)
+    given_mask = None
+    if cfg.task == "t2v":
+        clips, captions, _ = world.make_video_batch(cfg.batch_size, cfg.resolution, cfg.num_frames, rng,
+                                                    split="train", drop_prob=cfg.caption_drop_prob)
+        x0 = clips.transpose(1, 2).contiguous()  # (B, F, 3, H, W) → (B, 3, F, H, W), the model's layout
+    else:
+        x0, captions, _ = world.make_batch(cfg.batch_size, cfg.resolution, rng, split="train",
+                                           drop_prob=cfg.caption_drop_prob, paraphrase=cfg.paraphrase)
     dropped = (torch.rand(cfg.batch_size, generator=gen) < cfg.cfg_dropout).tolist()
     captions = ["" if drop else c for c, drop in zip(captions, dropped)]
     noise = torch.randn(x0.shape, generator=gen)
     sigma = sample_sigmas(cfg.batch_size, cfg.sigma_logit_mean, cfg.sigma_logit_std, gen)
-    return StepBatch(x0=x0, captions=captions, noise=noise, sigma=sigma)
+    if cfg.task == "t2v":
+        from dit.video_masks import sample_frame_masks
+
+        given_mask = sample_frame_masks(cfg.batch_size, cfg.num_frames, gen, weights=cfg.mask_mode_weights)
+    return StepBatch(x0=x0, captions=captions, noise=noise, sigma=sigma, given_mask=given_mask)

@@ -1,4 +1,5 @@
-"""Export a trained model as a ready `TextToImagePipeline` folder (diffusers layout).
+"""Export a trained model as a ready pipeline folder (diffusers layout): a `TextToImagePipeline`
+for image backbones, a `TextToVideoPipeline` for `VideoDiT`.
 
 The folder holds the transformer and the flow-matching scheduler but not MiniLM: its
 `model_index.json` names `text_encoder_package`, and `TextToImagePipeline.from_pretrained`
@@ -18,10 +19,12 @@ import torch
 
 
 def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None):
-    """A flow-matching `TextToImagePipeline` around `transformer` (as inference will use it)."""
-    from pipelines.default_model import shapes_pipeline
+    """The flow-matching pipeline inference will use around `transformer` (image or video)."""
+    from dit import VideoDiT
+    from pipelines.default_model import shapes_pipeline, shapes_t2v_pipeline
 
-    return shapes_pipeline(transformer, text_max_length, text_encoder, tokenizer)
+    build = shapes_t2v_pipeline if isinstance(transformer, VideoDiT) else shapes_pipeline
+    return build(transformer, text_max_length, text_encoder, tokenizer)
 
 
 def export_pipeline(transformer: torch.nn.Module, out_dir: str | Path, text_max_length: int) -> Path:

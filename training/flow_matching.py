@@ -35,26 +35,49 @@ def noisy_input(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> t
 
 
 def pool_to(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, C, H, W) → (B, C, h, w) by k×k average pooling, k = H / h (see the module docstring)."""
+    """(B, C, H, W) → (B, C, h, w) by k×k average pooling, k = H / h (see the module docstring);
+    clips (B, C, F, H, W) are pooled per frame."""
     h, w = size
     k = target.shape[-2] // h
     if k * h != target.shape[-2] or k * w != target.shape[-1]:
         raise ValueError(f"branch size {h}x{w} does not divide the target size {tuple(target.shape[-2:])}")
-    return F.avg_pool2d(target, k) if k > 1 else target
+    if k == 1:
+        return target
+    return F.avg_pool3d(target, (1, k, k)) if target.ndim == 5 else F.avg_pool2d(target, k)
 
 
 def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, cond: dict,
-                       branch_loss_weights: list[float] | None = None) -> tuple[torch.Tensor, dict]:
+                       branch_loss_weights: list[float] | None = None,
+                       given_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """MSE between the model's velocity and noise - x0 (plus weighted branch terms).
 
-    x0, noise: (B, C, H, W) float32; sigma: (B,); cond: the model's text kwargs
-    (encoder_hidden_states (B, L, E), encoder_attention_mask (B, L), pooled_text (B, E)).
+    x0, noise: (B, C, H, W) images or (B, C, F, H, W) clips, float32; sigma: (B,); cond: the
+    model's text kwargs (encoder_hidden_states (B, L, E), encoder_attention_mask (B, L),
+    pooled_text (B, E)). given_mask (clips, (B, F) bool): those frames enter clean, the model is
+    told which through its `given_mask` argument, and the loss covers only the other frames —
+    VDT's mask modelling, matching how the video pipeline puts given frames back at every step.
     Returns (scalar loss for backward, {"mse": main term, "branch<i>": each branch term} as floats).
     """
     x_t = noisy_input(x0, noise, sigma)
-    out = model(x_t, sigma * NUM_TRAIN_TIMESTEPS, **cond)
-    target = noise - x0  # (B, C, H, W)
-    mse = F.mse_loss(out.sample.float(), target)
+    extra = {}
+    if given_mask is not None:
+        from dit.video_masks import expand_mask
+
+        f, h, w = x0.shape[-3:]
+        keep_clean = expand_mask(given_mask, f, h, w)[:, None].to(x0.dtype)  # (B, 1, F, H, W)
+        x_t = keep_clean * x0 + (1 - keep_clean) * x_t
+        extra["given_mask"] = given_mask
+    out = model(x_t, sigma * NUM_TRAIN_TIMESTEPS, **cond, **extra)
+    target = noise - x0  # like x0
+
+    def mse_of(pred: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+        if given_mask is None:
+            return F.mse_loss(pred.float(), tgt)
+        from dit.video_masks import masked_loss
+
+        return masked_loss(pred, tgt, given_mask)
+
+    mse = mse_of(out.sample, target)
     loss, parts = mse, {"mse": mse.detach().item()}
 
     branches = getattr(out, "branch_samples", None) or []
@@ -65,7 +88,7 @@ def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torc
             raise ValueError(f"branch_loss_weights has {len(branch_loss_weights)} entries but the model returns "
                              f"{len(branches)} branch_samples")
         for i, (weight, pred) in enumerate(zip(branch_loss_weights, branches)):  # coarse to fine
-            term = F.mse_loss(pred.float(), pool_to(target, tuple(pred.shape[-2:])))
+            term = mse_of(pred, pool_to(target, tuple(pred.shape[-2:])))
             loss = loss + weight * term
             parts[f"branch{i}"] = term.detach().item()
     return loss, parts

@@ -12,7 +12,8 @@ import torch
 from .captions import caption, video_caption
 from .render import render_image, render_video
 from .scene import ImageSpec, as_rng, sample_spec, split_specs
-from .video_scene import VideoSpec, sample_video_spec
+from .video_scene import VideoSpec, sample_video_spec, video_split_specs
+from .vocab import MOTIONS
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -72,3 +73,21 @@ def eval_specs(n: int, split: str = "heldout", seed: int = 0) -> list[ImageSpec]
 def eval_prompts(n: int, split: str = "heldout", seed: int = 0) -> list[str]:
     """Full canonical captions of `eval_specs(n, split, seed)`."""
     return [caption(spec) for spec in eval_specs(n, split, seed)]
+
+
+def video_eval_specs(n: int, split: str = "heldout", seed: int = 0) -> list[VideoSpec]:
+    """A fixed list of n clip specs: motions in turn, each motion's clips of the split in a seeded
+    order (repeated as needed), so every motion is equally represented."""
+    rng = np.random.default_rng(seed)
+    pools = {m: video_split_specs(split, m) for m in MOTIONS}
+    motions = [m for m in MOTIONS if pools[m]]
+    orders = {m: rng.permutation(len(pools[m])) for m in motions}
+    return [pools[m][int(orders[m][(i // len(motions)) % len(pools[m])])]
+            for i, m in ((i, motions[i % len(motions)]) for i in range(n))]
+
+
+def video_eval_prompts(n: int, split: str = "heldout", seed: int = 0) -> list[str]:
+    """Full canonical captions of `video_eval_specs` (every attribute stated, start position
+    included): with the held-out split, wordings no training caption can have, since training
+    never renders a held-out size/colour/shape/position/background combination in any motion."""
+    return [video_caption(spec) for spec in video_eval_specs(n, split, seed)]

@@ -1,0 +1,258 @@
+"""`python -m pipelines.t2v`: one clip (`--prompt … --out clip.mp4`) or a resumable batch
+(`--prompts file --out-dir DIR`), from the shipped model or any supported pipeline folder.
+
+    python -m pipelines.t2v --prompt "a red circle moving right" --out clip.mp4
+    python -m pipelines.t2v --prompts prompts.jsonl --out-dir clips/ --format gif
+    accelerate launch --multi_gpu --num_processes 2 -m pipelines.t2v --prompts prompts.txt --out-dir clips/
+
+A batch under `accelerate launch` or torchrun is split by prompt index: rank r makes the clips
+i with i % world == r and records them in its own manifest part; a re-run with any number of
+processes skips every clip already recorded. `--multi_gpu` starts the processes through torchrun
+and needs no GPU (`--cpu` alone starts only one). Several machines: the same command on each,
+with `--num_machines M --machine_rank R --main_process_ip HOST`, and one shared --out-dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .batch import (Job, Manifest, ensure_writable_dir, output_name, process_rank, read_prompt_file,
+                    remove_partial_writes, shard)
+from .cli_common import (add_sampling_args, check_sampling_args, parse_device, parse_dtype, quiet_libraries,
+                         run_cli)
+from .errors import UserError
+from .video_io import FORMATS, read_clip, read_keyframes, write_clip
+
+SUFFIX = {"mp4": ".mp4", "gif": ".gif", "frames": ""}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipelines.t2v", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--prompt", help="one prompt (with --out)")
+    src.add_argument("--prompts", help="prompt file: one per line, or .jsonl with 'prompt' and optional "
+                                       "'seed', 'num_frames'")
+    p.add_argument("--out", help="output for --prompt: clip.mp4, clip.gif, or a folder (--format frames)")
+    p.add_argument("--out-dir", help="output folder for --prompts (gets manifest.jsonl)")
+    p.add_argument("--format", default=None, help="mp4 | gif | frames (default: from --out, else mp4)")
+    p.add_argument("--fps", type=float, default=None, help="frames per second (default: the model's)")
+    p.add_argument("--num-frames", type=int, default=None, help="frames per clip (default: the model's)")
+    p.add_argument("--negative-prompt", default=None)
+    p.add_argument("--height", type=int, default=None)
+    p.add_argument("--width", type=int, default=None)
+    p.add_argument("--init-frames", default=None,
+                   help="continue a clip: a video, a GIF, an image or a folder of frames (become frames 0..k-1)")
+    p.add_argument("--keyframes", default=None,
+                   help="interpolate: '0=a.png,15=b.png' or a folder of images named by frame index")
+    add_sampling_args(p, default_steps=25, default_guidance=4.0)
+    return p
+
+
+# ---------------------------------------------------------------- checks before any model is loaded
+
+def output_format(args) -> str:
+    """--format, or for a single clip what --out's suffix says (no suffix: a folder of frames)."""
+    if args.format is not None and args.format not in FORMATS:
+        raise UserError(f"unknown format {args.format!r}; choose one of {', '.join(FORMATS)}")
+    if args.prompt is None:
+        return args.format or "mp4"
+    suffix = Path(args.out).suffix.lower()
+    implied = {".mp4": "mp4", ".gif": "gif", "": "frames"}.get(suffix)
+    if args.format is None and implied is None:
+        raise UserError(f"--out {args.out!r}: cannot tell the format from {suffix!r}; "
+                        "use .mp4, .gif, or a folder name with --format frames")
+    fmt = args.format or implied
+    if implied != fmt and not (fmt == "frames" and implied is None):
+        raise UserError(f"--out {args.out!r} does not fit --format {fmt} (expected "
+                        f"{SUFFIX[fmt] or 'a folder name without suffix'})")
+    return fmt
+
+
+def check_args(args) -> str:
+    """Cheap checks (milliseconds, no model); returns the output format."""
+    check_sampling_args(args)
+    if args.prompt is not None:
+        if not args.prompt.strip():
+            raise UserError("empty prompt: --prompt needs some text")
+        if not args.out:
+            raise UserError("--prompt needs --out FILE (.mp4, .gif, or a folder with --format frames)")
+    elif not args.out_dir:
+        raise UserError("--prompts needs --out-dir DIR")
+    fmt = output_format(args)
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        raise UserError(f"--fps must be in (0, 1000], got {args.fps:g}")
+    if args.num_frames is not None and args.num_frames <= 0:
+        raise UserError(f"--num-frames must be a positive integer, got {args.num_frames}")
+    for name in ("height", "width"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UserError(f"--{name} must be positive, got {value}")
+    if args.prompt is not None:
+        ensure_writable_dir(Path(args.out).resolve().parent)
+    return fmt
+
+
+def job_frames(job: Job, default: int | None) -> int | None:
+    """A prompt line's own `num_frames` (jsonl), else the CLI's; a bad value is that prompt's error."""
+    value = dict(job.extra).get("num_frames", default)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+        raise UserError(f"num_frames must be a positive integer, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------- generation
+
+class ClipMaker:
+    """The settings every clip of a run shares; `clip(prompt, seed, num_frames)` → (F, H, W, 3) in [0, 1]."""
+
+    def __init__(self, pipe, args, init_frames, keyframes):
+        self.pipe, self.args = pipe, args
+        self.init_frames, self.keyframes = init_frames, keyframes
+
+    def kwargs(self, num_frames: int | None) -> dict:
+        a = self.args
+        return dict(negative_prompt=a.negative_prompt, num_frames=num_frames, height=a.height, width=a.width,
+                    num_inference_steps=a.steps, guidance_scale=a.guidance, init_frames=self.init_frames,
+                    keyframes=self.keyframes)
+
+    def check(self, num_frames: int | None) -> None:
+        """Checks the shared settings against the model before a batch starts (UserError if unfit)."""
+        self.pipe.check_inputs("x", **self.kwargs(num_frames))
+
+    def clip(self, prompt: str, seed: int, num_frames: int | None):
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        return self.pipe(prompt, generator=generator, output_type="np", **self.kwargs(num_frames)).frames[0]
+
+
+def run_single(gen: ClipMaker, args, fmt: str, fps: float) -> int:
+    gen.pipe.set_progress_bar_config(leave=False, desc="steps")
+    frames = gen.clip(args.prompt, args.seed, args.num_frames)
+    out = Path(args.out)
+    remove_partial_writes(out.parent, [out.name])
+    write_clip(out, frames, fps, fmt)
+    f, h, w, _ = frames.shape
+    print(f"wrote {out} ({f} frames, {w}x{h}, {fps:g} fps)", file=sys.stderr)
+    return 0
+
+
+def run_batch(gen: ClipMaker, jobs: list[Job], args, fmt: str, fps: float, rank: int, world: int) -> int:
+    start = time.monotonic()
+    out_dir = ensure_writable_dir(args.out_dir)
+    manifest = Manifest(out_dir, part=rank if world > 1 else None)
+    mine = shard(jobs, rank, world)
+    done = manifest.done_keys(format=fmt)
+    todo = [j for j in mine if j.key not in done]
+    remove_partial_writes(out_dir, [output_name(j, SUFFIX[fmt]) for j in todo])  # left by a killed run
+    gen.pipe.set_progress_bar_config(leave=False, desc="steps", disable=rank != 0, position=world)
+    failed = 0
+    label = "clips" if world == 1 else f"clips [rank {rank}/{world}]"
+    for job in tqdm(todo, desc=label, unit="clip", position=rank):
+        name = output_name(job, SUFFIX[fmt])
+        try:
+            frames = gen.clip(job.prompt, job.seed, job_frames(job, args.num_frames))
+        except UserError as err:  # a bad prompt line is recorded and the batch goes on
+            manifest.record_failure(job, str(err))
+            failed += 1
+            continue
+        write_clip(out_dir / name, frames, fps, fmt)
+        manifest.record(job, name, num_frames=int(frames.shape[0]), format=fmt, fps=fps)
+    where = "" if world == 1 else f"rank {rank}/{world}: "
+    print(f"{where}{len(todo) - failed} generated, {len(mine) - len(todo)} already done, {failed} failed "
+          f"in {time.monotonic() - start:.1f}s -> {manifest.path}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def report_all(out_dir: Path, jobs: list[Job], fmt: str, world: int) -> int:
+    """Rank 0's summary over every process, once all have finished; 1 if any clip failed.
+
+    Only rank 0 reports failure through its exit code: a launcher (torchrun) stops every process
+    as soon as one exits non-zero, so the others must not, even after the barrier.
+    """
+    done = Manifest(out_dir).done_keys(format=fmt)
+    failed = sum(job.key not in done for job in jobs)
+    print(f"all {world} processes: {len(jobs) - failed} of {len(jobs)} clips done, {failed} failed "
+          f"-> {out_dir}/manifest*.jsonl", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- main
+
+def wait_for_other_processes(rank: int, world: int) -> bool:
+    """The closing barrier of a multi-process batch, so rank 0's summary sees every shard.
+
+    The launcher (accelerate launch, torchrun) sets MASTER_ADDR/PORT; a gloo group is joined
+    only here, and waits as long as the slowest shard takes (a resumed run can leave the shards
+    very uneven). False when there is no group to join: each process then reports alone.
+    """
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    try:
+        if not dist.is_initialized():
+            dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(days=7))
+        dist.barrier()
+        dist.destroy_process_group()
+        return True
+    except (RuntimeError, ValueError) as err:
+        print(f"did not wait for the other processes: {err}", file=sys.stderr)
+        return False
+
+
+def warn_if_alone(world: int) -> None:
+    """`accelerate launch --cpu --num_processes N` starts ONE process unless given an MPI hostfile;
+    say so rather than let a user believe the batch is split."""
+    if world == 1 and os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and os.environ.get("MASTER_ADDR"):
+        print("note: this is the only process: `accelerate launch --cpu` starts one unless given "
+              "--mpirun_hostfile; for N CPU processes use `accelerate launch --multi_gpu --num_processes N` "
+              "(no GPU needed) or `torchrun --nproc_per_node N`", file=sys.stderr)
+
+
+def pick_device(name: str, world: int) -> torch.device:
+    """`cuda` in a multi-process run means each process's own GPU (cuda:LOCAL_RANK)."""
+    if name == "cuda" and world > 1:
+        name = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
+    return parse_device(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet_libraries()
+
+    def body() -> int:
+        fmt = check_args(args)
+        # read every input before loading the model, so bad input fails in milliseconds
+        jobs = read_prompt_file(args.prompts, args.seed, extra_keys=("num_frames",)) if args.prompts else None
+        init_frames = read_clip(args.init_frames) if args.init_frames else None
+        keyframes = read_keyframes(args.keyframes) if args.keyframes else None
+        rank, world = 0, 1
+        if jobs is not None:
+            ensure_writable_dir(args.out_dir)
+            rank, world = process_rank()
+            warn_if_alone(world)
+        device, dtype = pick_device(args.device, world), parse_dtype(args.dtype)
+        from .loading_video import load_t2v_pipeline
+        from .schedulers import make_scheduler
+
+        pipe = load_t2v_pipeline(args.model, device, dtype)
+        if args.scheduler:
+            pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler)
+        fps = args.fps or pipe.config.fps
+        gen = ClipMaker(pipe, args, init_frames, keyframes)
+        gen.check(args.num_frames)
+        if jobs is None:
+            return run_single(gen, args, fmt, fps)
+        code = run_batch(gen, jobs, args, fmt, fps, rank, world)
+        if world > 1 and wait_for_other_processes(rank, world):
+            return report_all(Path(args.out_dir), jobs, fmt, world) if rank == 0 else 0
+        return code
+
+    return run_cli(body)

@@ -1,0 +1,67 @@
+"""TaylorSeer (Liu et al. 2025): forecast each block's attention and MLP outputs (before the
+gate and residual add) from finite differences over the steps where they were computed.
+
+Full steps: the first `warmup_steps`, then every `interval` steps after the last full one; they
+update each feature's factors Δ^0 … Δ^order. Between them every attention/MLP returns its
+forecast (the block's norms, gates and residual adds still run). See `samplers.taylor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checks import integer_at_least, one_of
+from .policy import Policy
+from .taylor import FORMULAS, Forecaster
+
+
+@dataclass(frozen=True)
+class TaylorSeerConfig:
+    """interval: a full step every N (1: always full); order: highest finite difference;
+    warmup_steps: first steps always full; formula: "newton" (exact on polynomials) or "taylor"."""
+
+    interval: int = 4
+    order: int = 2
+    warmup_steps: int = 2
+    formula: str = "newton"
+
+    def __post_init__(self):
+        integer_at_least("interval", self.interval, 1)
+        integer_at_least("order", self.order, 0)
+        integer_at_least("warmup_steps", self.warmup_steps, 0)
+        one_of("formula", self.formula, FORMULAS)
+
+
+class TaylorSeerState:
+    def __init__(self):
+        self.full = True
+        self.last_full: int | None = None
+        self.features: dict[str, Forecaster] = {}
+
+
+class TaylorSeer(Policy):
+    uses_features = True
+
+    def new_state(self) -> TaylorSeerState:
+        return TaylorSeerState()
+
+    def begin_step(self, state: TaylorSeerState, step) -> None:
+        c = self.config
+        state.full = (step.index < c.warmup_steps or state.last_full is None
+                      or step.index - state.last_full >= c.interval)
+        if state.full:
+            state.last_full = step.index
+
+    def forward_block(self, state: TaylorSeerState, step, call):
+        # the block itself always runs; "skipped" counts blocks whose attention and MLP were forecast
+        return call.result(call.compute()), state.full
+
+    def forward_feature(self, state: TaylorSeerState, step, key, run):
+        forecaster = state.features.get(key)
+        if forecaster is None:
+            forecaster = state.features[key] = Forecaster(self.config.order, self.config.formula)
+        if state.full or not forecaster.ready:
+            out = run()
+            forecaster.update(step.index, out)
+            return out
+        return forecaster.predict(step.index)

@@ -1,0 +1,459 @@
+"""samplers on bare transformers: ours (DiT, MultiResDiT, VideoDiT) and diffusers' DiT, PixArt and Latte.
+
+Every model is tiny and built here with random non-zero weights. N(0, 0.2) everywhere, except
+where a test needs a smooth trajectory: at that scale these nets are chaotic (an input change of
+1e-5 moves the output by several %), so "caching changes the output only a bit" is checked at
+N(0, 0.05).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import pytest
+import torch
+from diffusers import DiTTransformer2DModel, LatteTransformer3DModel, PixArtTransformer2DModel
+from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
+from torch import nn
+
+import samplers
+from dit import MultiResDiT
+from pipelines.hooks_state import reset_hook_state
+from samplers import (BottleneckConfig, BottleneckStage, BWCacheConfig, CGTaylorConfig, FBCacheConfig,
+                      IntervalCacheConfig, TaylorSeerConfig)
+from samplers.taylor import Forecaster
+
+from .conftest import randomize, tiny_text_dit
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread — ~50x faster while a training job holds both cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- tiny models
+
+
+def text(ctx: int, length: int = 5, dim: int = 16) -> torch.Tensor:
+    return torch.randn(2, length, dim, generator=torch.Generator().manual_seed(10 + ctx))
+
+
+def build(name: str, std: float = 0.2):
+    """→ (model in eval mode, input shape, forward(model, x, t, ctx) → output); ctx 0/1 = cond/uncond."""
+    model, shape, fwd = _build(name, std)
+    return model.eval(), shape, fwd  # eval: diffusers' label embedding drops labels at random in training
+
+
+def _build(name: str, std: float):
+    if name == "dit":
+        def fwd(m, x, t, c):
+            return m(x, t, encoder_hidden_states=text(c, dim=384), pooled_text=text(c, 1, 384)[:, 0]).sample
+
+        return randomize(tiny_text_dit(depth=3), std=std), (2, 3, 8, 8), fwd
+    if name in ("multires", "video"):
+        def fwd(m, x, t, c):
+            return m(x, t, encoder_hidden_states=text(c), pooled_text=text(c)[:, 0]).sample
+
+        if name == "multires":
+            model = MultiResDiT(sample_size=8, patch_size=2, hidden_size=32, depth=3, num_heads=2, text_dim=16,
+                                pooled_dim=16, branch_channels=(8,), branch_depths=(1,))
+            return randomize(model, std=std), (2, 3, 8, 8), fwd
+        from dit.video import VideoDiT
+
+        model = VideoDiT(sample_size=8, num_frames=2, patch_size=2, hidden_size=16, depth=2, num_heads=2, text_dim=16,
+                         pooled_dim=16, branch_channels=(8,), branch_depths=(1,))
+        return randomize(model, std=std), (2, 3, 2, 8, 8), fwd
+    if name == "diffusers-dit":
+        def fwd(m, x, t, c):
+            labels = torch.tensor([1, 2]) if c == 0 else torch.tensor([9, 9])
+            return m(x, t.expand(2).long(), class_labels=labels).sample
+
+        model = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, num_layers=3,
+                                      sample_size=8, patch_size=2, num_embeds_ada_norm=10, norm_num_groups=1)
+        return randomize(model, std=std), (2, 4, 8, 8), fwd
+    if name == "pixart":
+        def fwd(m, x, t, c):
+            return m(x, encoder_hidden_states=text(c), timestep=t.expand(2),
+                     added_cond_kwargs={"resolution": None, "aspect_ratio": None}).sample
+
+        model = PixArtTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
+                                         num_layers=3, sample_size=8, patch_size=2, cross_attention_dim=16,
+                                         caption_channels=16, norm_num_groups=1)
+        return randomize(model, std=std), (2, 4, 8, 8), fwd
+    if name == "latte":
+        def fwd(m, x, t, c):
+            return m(x, timestep=t.expand(2), encoder_hidden_states=text(c)).sample
+
+        model = LatteTransformer3DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
+                                        num_layers=2, sample_size=8, patch_size=2, cross_attention_dim=16,
+                                        caption_channels=16, video_length=2, norm_type="ada_norm_single",
+                                        num_embeds_ada_norm=1000, norm_elementwise_affine=False, norm_eps=1e-6)
+        return randomize(model, std=std), (2, 4, 2, 8, 8), fwd
+    raise KeyError(name)
+
+
+MODELS = ["dit", "multires", "video", "diffusers-dit", "pixart", "latte"]
+
+
+def trajectory(model, fwd, shape, steps: int = 6, contexts=("cond", "uncond"), speed: float = 1.0) -> torch.Tensor:
+    """Outputs along a toy trajectory (inputs drift by `speed` per step), each step in every context."""
+    g = torch.Generator().manual_seed(0)
+    x0, drift = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+    outs = []
+    with torch.no_grad():
+        for i in range(steps):
+            x, t = x0 + 0.01 * speed * i * drift, torch.tensor(600.0 - speed * i)
+            for name in contexts:
+                with samplers.cache_context(model, name):
+                    outs.append(fwd(model, x, t, 0 if name == "cond" else 1))
+    return torch.stack(outs)
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().mean() / b.abs().mean()).item()
+
+
+NEVER_REUSE = [IntervalCacheConfig(interval=1), FBCacheConfig(threshold=0.0), BWCacheConfig(threshold=0.0),
+               TaylorSeerConfig(interval=1, order=2), CGTaylorConfig(threshold=0.0)]
+ALWAYS_REUSE = [IntervalCacheConfig(interval=3), FBCacheConfig(threshold=float("inf")),
+                BWCacheConfig(threshold=float("inf"), final_steps_full=1), TaylorSeerConfig(interval=3, order=1),
+                CGTaylorConfig(threshold=float("inf"), order=1)]
+ids = lambda configs: [samplers.method_name(c) for c in configs]  # noqa: E731
+
+
+# ---------------------------------------------------------------- exactness and skipping
+
+
+@pytest.mark.parametrize("config", NEVER_REUSE, ids=ids(NEVER_REUSE))
+@pytest.mark.parametrize("name", MODELS)
+def test_never_reusing_is_bit_exact(name, config):
+    model, shape, fwd = build(name)
+    reference = trajectory(model, fwd, shape)
+    with samplers.accelerated(model, config):
+        samplers.set_num_steps(model, 6)
+        cached = trajectory(model, fwd, shape)
+        st = samplers.stats(model)
+    assert torch.equal(cached, reference)
+    assert st.skipped == 0 and st.computed == 6 * 2 * len(samplers.blocks.find_blocks(model))
+    assert samplers.attached_config(model) is None
+    assert torch.equal(trajectory(model, fwd, shape), reference)  # removal restores the plain model
+
+
+@pytest.mark.parametrize("config", ALWAYS_REUSE, ids=ids(ALWAYS_REUSE))
+@pytest.mark.parametrize("name", MODELS)
+def test_reuse_skips_blocks_and_changes_a_smooth_trajectory_only_a_bit(name, config):
+    model, shape, fwd = build(name, std=0.05)
+    reference = trajectory(model, fwd, shape, steps=8, speed=0.2)
+    with samplers.accelerated(model, config):
+        samplers.set_num_steps(model, 8)
+        cached = trajectory(model, fwd, shape, steps=8, speed=0.2)
+        st = samplers.stats(model)
+    assert 0 < st.skipped and st.computed < st.total
+    assert set(st.per_context) == {"cond", "uncond"} and st.forwards == 16
+    assert 0 < relative(cached, reference) < 0.1
+
+
+def test_each_schedule_computes_exactly_the_steps_it_should():
+    model, shape, fwd = build("dit")
+    blocks = len(model.transformer_blocks)
+    expected = {  # 10 steps of one context → (computed, skipped)
+        IntervalCacheConfig(interval=3): (4 * blocks, 6 * blocks),  # steps 0, 3, 6, 9
+        FBCacheConfig(threshold=float("inf")): (10 + blocks - 1, 9 * (blocks - 1)),  # first block always
+        BWCacheConfig(threshold=float("inf"), max_reuse=2, final_steps_full=2): (6 * blocks, 4 * blocks),  # 0 1 4 7 8 9
+        BWCacheConfig(threshold=float("inf"), max_reuse=2, final_steps_full=2, per_block=False):
+            (6 * blocks, 4 * blocks),
+        TaylorSeerConfig(interval=3, warmup_steps=2): (4 * blocks, 6 * blocks),  # 0 1 4 7
+        CGTaylorConfig(threshold=float("inf")): (2 * blocks + 8, 8 * (blocks - 1)),  # 0 and 9 full, first block always
+    }
+    for config, counts in expected.items():
+        with samplers.accelerated(model, config):
+            samplers.set_num_steps(model, 10)
+            trajectory(model, fwd, shape, steps=10, contexts=("cond",))
+            st = samplers.stats(model)
+        assert (st.computed, st.skipped) == counts, config
+
+
+def test_the_step_count_comes_from_config_context_or_pipeline(caplog):
+    model, shape, fwd = build("pixart")  # no CacheMixin: samplers.cache_context carries the count
+    config = BWCacheConfig(threshold=float("inf"), max_reuse=20, final_steps_full=3)
+    blocks = len(model.transformer_blocks)
+
+    def run(config, total_in_context=None):
+        with samplers.accelerated(model, config), torch.no_grad():
+            x = torch.randn(shape)
+            for i in range(8):
+                with samplers.cache_context(model, "cond", num_inference_steps=total_in_context):
+                    fwd(model, x, torch.tensor(500.0), 0)
+            return samplers.stats(model).computed
+
+    assert run(BWCacheConfig(threshold=float("inf"), max_reuse=20, final_steps_full=3, num_inference_steps=8)) \
+        == 5 * blocks  # 0, 1 (to measure), 5, 6, 7 (final)
+    assert run(config, total_in_context=8) == 5 * blocks
+    with caplog.at_level(logging.WARNING, logger="samplers.hooks"):
+        assert run(config) == 2 * blocks  # unknown length: nothing forced at the end …
+    assert "number of steps is unknown" in caplog.text  # … and the user is told
+
+
+# ---------------------------------------------------------------- state: contexts and resets
+
+
+@pytest.mark.parametrize("config", ALWAYS_REUSE, ids=ids(ALWAYS_REUSE))
+@pytest.mark.parametrize("name", ["dit", "latte"])
+def test_cond_and_uncond_keep_separate_states(name, config):
+    """Interleaved cond/uncond calls on one model equal each context run alone on its own copy."""
+    model, shape, fwd = build(name)
+    with samplers.accelerated(model, config):
+        samplers.set_num_steps(model, 6)
+        both = trajectory(model, fwd, shape)
+        states = samplers.attach._attachment(model).states.states
+        assert set(states) == {"cond", "uncond"} and states["cond"].data is not states["uncond"].data
+    alone = {}
+    for name_ in ("cond", "uncond"):
+        twin = copy.deepcopy(model)
+        with samplers.accelerated(twin, config):
+            samplers.set_num_steps(twin, 6)
+            alone[name_] = trajectory(twin, fwd, shape, contexts=(name_,))
+    assert torch.equal(both[0::2], alone["cond"]) and torch.equal(both[1::2], alone["uncond"])
+    assert not torch.equal(alone["cond"], alone["uncond"])
+
+
+@pytest.mark.parametrize("config", ALWAYS_REUSE, ids=ids(ALWAYS_REUSE))
+def test_reset_hook_state_makes_a_rerun_identical(config):
+    model, shape, fwd = build("dit")
+    samplers.apply_acceleration(model, config)
+    samplers.set_num_steps(model, 6)
+    first, stats_first = trajectory(model, fwd, shape), samplers.stats(model)
+    reset_hook_state(model)
+    assert samplers.stats(model) == stats_first  # stats describe the last call until the next one starts
+    second = trajectory(model, fwd, shape)
+    assert torch.equal(first, second) and samplers.stats(model) == stats_first
+    samplers.remove_acceleration(model)
+    assert samplers.stats(model) == stats_first  # still readable after removal
+
+
+def test_a_new_input_size_starts_a_fresh_state():
+    model, _, fwd = build("dit")
+    with samplers.accelerated(model, FBCacheConfig(threshold=float("inf"))), torch.no_grad():
+        for size in (8, 4, 8):
+            fwd(model, torch.randn(2, 3, size, size), torch.tensor(500.0), 0)  # would crash on a stale residual
+
+
+def test_latte_blocks_are_ordered_as_they_run():
+    model, shape, fwd = build("latte")
+    with samplers.accelerated(model, CGTaylorConfig(threshold=float("inf"))):
+        trajectory(model, fwd, shape, steps=2, contexts=("cond",))
+        order = samplers.attach._attachment(model).states.states["cond"].last_order
+    assert order == ["transformer_blocks.0", "temporal_transformer_blocks.0",
+                     "transformer_blocks.1", "temporal_transformer_blocks.1"]
+
+
+# ---------------------------------------------------------------- Taylor forecasts
+
+
+@pytest.mark.parametrize("order", [0, 1, 2, 3])
+def test_newton_forecast_is_exact_for_a_polynomial_of_its_order(order):
+    coeffs = torch.randn(order + 1, 3, 4, dtype=torch.float64)
+    poly = lambda s: sum(c * s**k for k, c in enumerate(coeffs))  # noqa: E731
+    forecaster = Forecaster(order)
+    for s in (0, 1, 3, 7, 8):  # uneven spacing, as after warm-up steps
+        forecaster.update(s, poly(s))
+    for s in (9, 10, 14):
+        torch.testing.assert_close(forecaster.predict(s), poly(s), rtol=1e-9, atol=1e-9)
+    if order >= 2:  # TaylorSeer's literal Σ Δ^i k^i / i! is not exact above order 1
+        literal = Forecaster(order, "taylor")
+        for s in (0, 2, 4, 6):
+            literal.update(s, poly(s))
+        assert (literal.predict(9) - poly(9)).abs().max() > 1e-3
+
+
+def test_forecaster_handles_tuples_dtypes_and_restarts():
+    f = Forecaster(1)
+    f.update(0, (torch.zeros(2, dtype=torch.bfloat16), torch.ones(3)))
+    f.update(2, (torch.full((2,), 2.0, dtype=torch.bfloat16), torch.ones(3)))
+    a, b = f.predict(3)
+    assert a.dtype == torch.bfloat16 and torch.equal(a, torch.full((2,), 3.0, dtype=torch.bfloat16))
+    assert torch.equal(b, torch.ones(3))
+    f.update(0, (torch.zeros(2, dtype=torch.bfloat16), torch.zeros(3)))  # an earlier step: a new trajectory
+    assert f.steps == [0] and len(f.factors) == 1
+
+
+class PolyFeature(nn.Module):
+    """An 'attention' whose output is a polynomial in the step s (so forecasts can be exact)."""
+
+    def __init__(self, degree: int, dim: int = 4):
+        super().__init__()
+        self.register_buffer("coeffs", torch.randn(degree + 1, dim, dtype=torch.float64))
+
+    def forward(self, s: float) -> torch.Tensor:
+        return sum(c * s**k for k, c in enumerate(self.coeffs))
+
+
+class PolyBlock(nn.Module):
+    def __init__(self, degree: int):
+        super().__init__()
+        self.attn1 = PolyFeature(degree)
+
+    def forward(self, hidden_states, s):
+        return hidden_states + self.attn1(s)
+
+
+class PolyModel(nn.Module):
+    def __init__(self, degree: int, depth: int = 3):
+        super().__init__()
+        self.transformer_blocks = nn.ModuleList([PolyBlock(degree) for _ in range(depth)])
+
+    def forward(self, hidden_states, s):
+        for block in self.transformer_blocks:
+            hidden_states = block(hidden_states, s)
+        return hidden_states
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_taylorseer_and_cg_taylor_forecast_polynomial_features_exactly(order):
+    model = PolyModel(order)
+    x = torch.randn(2, 4, dtype=torch.float64)
+    reference = torch.stack([model(x, float(s)) for s in range(14)])
+    for config in (TaylorSeerConfig(interval=4, order=order, warmup_steps=order + 1),
+                   CGTaylorConfig(threshold=1e-6, order=order, first_order=order, num_inference_steps=14)):
+        with samplers.accelerated(model, config):
+            out = torch.stack([model(x, float(s)) for s in range(14)])
+            st = samplers.stats(model)
+        assert st.skipped > 0, config
+        torch.testing.assert_close(out, reference, rtol=1e-9, atol=1e-9)
+
+
+# ---------------------------------------------------------------- blocks returning two streams
+
+
+class JointBlock(nn.Module):
+    """Flux-style: returns (text, image) streams, both updated."""
+
+    def __init__(self, dim: int = 8):
+        super().__init__()
+        self.attn = nn.Linear(2 * dim, 2 * dim)
+
+    def forward(self, hidden_states, encoder_hidden_states, temb):
+        joint = torch.cat([hidden_states, encoder_hidden_states], -1)
+        h, e = torch.tanh(self.attn(joint) + temb).chunk(2, -1)
+        return encoder_hidden_states + e, hidden_states + h
+
+
+TransformerBlockRegistry.register(JointBlock, TransformerBlockMetadata(return_hidden_states_index=1,
+                                                                       return_encoder_hidden_states_index=0))
+
+
+class JointModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.transformer_blocks = nn.ModuleList([JointBlock() for _ in range(3)])
+
+    def forward(self, hidden_states, t):
+        encoder = torch.ones_like(hidden_states)
+        for block in self.transformer_blocks:
+            encoder, hidden_states = block(hidden_states, encoder, t)
+        return hidden_states + encoder
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_blocks_returning_two_streams(reuse):
+    model = randomize(JointModel())
+    x = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        reference = torch.stack([model(x, 0.001 * s) for s in range(6)])
+        for config in (ALWAYS_REUSE if reuse else NEVER_REUSE):
+            with samplers.accelerated(model, config):
+                samplers.set_num_steps(model, 6)
+                out = torch.stack([model(x, 0.001 * s) for s in range(6)])
+                st = samplers.stats(model)
+            if reuse:
+                assert st.skipped > 0 and relative(out, reference) < 0.05, config
+            else:
+                assert torch.equal(out, reference), config
+
+
+# ---------------------------------------------------------------- configs and attachment errors
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: IntervalCacheConfig(interval=0), "interval must be an integer >= 1, got 0"),
+    (lambda: FBCacheConfig(threshold=-0.1), "threshold must be a number >= 0, got -0.1"),
+    (lambda: BWCacheConfig(threshold=-1), "threshold must be a number >= 0, got -1"),
+    (lambda: BWCacheConfig(max_reuse=-2), "max_reuse must be an integer >= 0, got -2"),
+    (lambda: BWCacheConfig(num_inference_steps=0), "num_inference_steps must be an integer >= 1, got 0"),
+    (lambda: TaylorSeerConfig(order=-1), "order must be an integer >= 0, got -1"),
+    (lambda: TaylorSeerConfig(interval=0), "interval must be an integer >= 1, got 0"),
+    (lambda: TaylorSeerConfig(formula="euler"), "unknown formula 'euler'"),
+    (lambda: CGTaylorConfig(threshold=float("nan")), "threshold must be a number >= 0, got nan"),
+    (lambda: CGTaylorConfig(target="middle"), "unknown target 'middle'"),
+    (lambda: samplers.make_config("magic"), "unknown cache method 'magic'"),
+    (lambda: samplers.make_config("interval", threshold=0.1), "'interval' takes no threshold"),
+    (lambda: samplers.make_config("none", interval=2), "'none' takes no interval"),
+    (lambda: samplers.make_config("bwcache", threshold=0.1, max_ruse=2), "no option 'max_ruse'"),
+    (lambda: BottleneckStage(scale=0, steps=0.5, start_sigma=1, end_sigma=0), "scale must be in"),
+    (lambda: BottleneckStage(scale=1, steps=0.5, start_sigma=0.5, end_sigma=0.6), "start 0.5 end 0.6"),
+    (lambda: BottleneckConfig(stages=(BottleneckStage(1, 0.5, 1, 0),)), "sum to 1, got 0.5"),
+    (lambda: BottleneckConfig(stages=(BottleneckStage(0.5, 1, 1, 0),)), "scale 0.5"),
+    (lambda: BottleneckConfig(stages=(BottleneckStage(1, 0.5, 1, 0.5), BottleneckStage(1, 0.5, 0.4, 0))),
+     "starts at sigma 0.4 below"),
+    (lambda: BottleneckConfig(up_mode="lanczos"), "unknown up_mode 'lanczos'"),
+    (lambda: samplers.split_acceleration([FBCacheConfig(), IntervalCacheConfig()]), "at most one cache config"),
+    (lambda: samplers.split_acceleration("fbcache"), "unknown config 'fbcache'"),
+])
+def test_bad_configs_are_refused_with_the_bad_value_named(make, match):
+    with pytest.raises(ValueError, match=match.replace("(", r"\(")):
+        make()
+
+
+def test_make_config_maps_cli_names():
+    assert samplers.make_config("none") is None
+    assert samplers.make_config("interval", interval=3) == IntervalCacheConfig(3)
+    assert samplers.make_config("bwcache", threshold=0.2, max_reuse=4) == BWCacheConfig(0.2, max_reuse=4)
+    assert samplers.make_config("fbcache") == FBCacheConfig()
+    assert samplers.make_config("taylorseer", interval=5, order=1) == TaylorSeerConfig(interval=5, order=1)
+    assert samplers.make_config("cg-taylor", threshold=0.02, order=2) == CGTaylorConfig(0.02, order=2)
+    split = samplers.split_acceleration([None, BottleneckConfig(), FBCacheConfig()])
+    assert split == (FBCacheConfig(), BottleneckConfig())
+
+
+def test_attach_errors_and_clean_removal():
+    model, shape, fwd = build("dit")
+    samplers.apply_acceleration(model, FBCacheConfig())
+    with pytest.raises(ValueError, match="fbcache is already attached"):
+        samplers.apply_acceleration(model, IntervalCacheConfig())
+    with pytest.raises(ValueError, match="interval was asked for"):
+        with samplers.accelerated(model, IntervalCacheConfig()):
+            pass
+    with samplers.accelerated(model, FBCacheConfig()):  # the same config: kept, and kept after
+        pass
+    assert samplers.attached_config(model) == FBCacheConfig()
+    samplers.remove_acceleration(model)
+    samplers.remove_acceleration(model)  # a no-op
+    hooked = [m for m in model.modules() if getattr(m, "_diffusers_hook", None) is not None and m._diffusers_hook.hooks]
+    assert hooked == []
+    with pytest.raises(ValueError, match="bottleneck sampling changes the sampling loop"):
+        samplers.apply_acceleration(model, BottleneckConfig())
+
+    from diffusers.hooks import FirstBlockCacheConfig
+
+    model.enable_cache(FirstBlockCacheConfig(threshold=0.1))
+    with pytest.raises(ValueError, match="disable_cache first"):
+        samplers.apply_acceleration(model, IntervalCacheConfig())
+    model.disable_cache()
+    with pytest.raises(ValueError, match="found 0"):
+        samplers.apply_acceleration(nn.Linear(2, 2), IntervalCacheConfig())
+    with pytest.raises(ValueError, match="cg-taylor needs at least 2 transformer blocks"):
+        samplers.apply_acceleration(PolyModel(1, depth=1), CGTaylorConfig())
+
+
+def test_blocks_called_outside_a_forward_just_run():
+    model, shape, fwd = build("dit")
+    block = model.transformer_blocks[0]
+    x, cond, context = torch.randn(2, 16, 64), torch.randn(2, 6 * 64), torch.randn(2, 5, 64)
+    plain = block(x, cond, encoder_hidden_states=context)
+    with samplers.accelerated(model, FBCacheConfig(threshold=float("inf"))):
+        for _ in range(2):
+            assert torch.equal(plain, block(x, cond, encoder_hidden_states=context))

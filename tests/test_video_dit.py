@@ -1,0 +1,180 @@
+"""VideoDiT: shapes, positions in space and time, given frames, limits, save/load, cache hooks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from diffusers.hooks import FirstBlockCacheConfig
+
+from dit import VIDEO_DIT_PRESETS, VideoDiT, video_dit_config
+
+from .conftest import randomize
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny(**overrides) -> VideoDiT:
+    cfg = dict(sample_size=8, num_frames=6, patch_size=2, hidden_size=32, depth=2, num_heads=2, text_dim=16,
+               pooled_dim=16, branch_channels=(8,), branch_depths=(1,))
+    cfg.update(overrides)
+    return randomize(VideoDiT(**cfg), std=0.1).eval()
+
+
+def inputs(b=2, f=4, size=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return dict(hidden_states=torch.randn(b, 3, f, size, size, generator=g), timestep=torch.tensor([300.0, 700.0][:b]),
+                encoder_hidden_states=torch.randn(b, 5, 16, generator=g),
+                encoder_attention_mask=torch.tensor([[1, 1, 1, 0, 0]] * b), pooled_text=torch.randn(b, 16, generator=g))
+
+
+@pytest.mark.parametrize("overrides", [dict(), dict(branch_channels=(), branch_depths=()),
+                                       dict(attention_layout="full"), dict(patch_size=4, branch_channels=(8, 8),
+                                                                           branch_depths=(1, 1))])
+def test_output_shapes(overrides):
+    model = tiny(**overrides)
+    with torch.no_grad():
+        out = model(**inputs())
+        (tup,) = model(**inputs(f=6), return_dict=False)
+        scalar_t = model(**{**inputs(f=1), "timestep": 500.0}).sample
+    assert out.sample.shape == (2, 3, 4, 8, 8) and tup.shape == (2, 3, 6, 8, 8) and scalar_t.shape == (2, 3, 1, 8, 8)
+    branches = model.config.branch_channels
+    if branches:
+        sides = [8 // 2 ** (len(branches) - i) for i in range(len(branches))]
+        assert [tuple(b.shape) for b in out.branch_samples] == [(2, 3, 4, r, r) for r in sides]
+    else:
+        assert out.branch_samples is None
+
+
+def test_positions_share_space_across_frames_and_time_across_locations():
+    model = tiny()
+    pos = model.pos_embed(4, 3, 5, "cpu", torch.float32)  # (1, F, S, D)
+    assert pos.shape == (1, 4, 15, 32)
+    step = pos[0, 1] - pos[0, 0]  # the temporal part: one row, the same at every location
+    assert torch.allclose(step, step[:1].expand_as(step), atol=1e-6) and step.abs().max() > 1e-3
+    assert not torch.allclose(pos[0, 0, 0], pos[0, 0, 1])  # locations differ within a frame
+
+
+@pytest.mark.parametrize("layout", ["factorised", "full"])
+def test_frames_talk_to_each_other_and_know_their_order(layout):
+    model = tiny(attention_layout=layout)
+    x = inputs()
+    with torch.no_grad():
+        base = model(**x).sample
+        changed = dict(x, hidden_states=x["hidden_states"].clone())
+        changed["hidden_states"][:, :, 0] += 1.0
+        moved = model(**changed).sample
+        flipped = model(**dict(x, hidden_states=x["hidden_states"].flip(2))).sample.flip(2)
+    assert (moved[:, :, 3] - base[:, :, 3]).abs().max() > 1e-4  # frame 0 reaches frame 3
+    assert (flipped - base).abs().max() > 1e-4  # not blind to frame order (temporal positions)
+
+
+def test_given_mask_is_seen_and_all_zero_means_none():
+    model = tiny()
+    x = inputs()
+    with torch.no_grad():
+        none = model(**x).sample
+        zeros = model(**x, given_mask=torch.zeros(2, 4, dtype=torch.bool)).sample
+        first = torch.tensor([[True, False, False, False]] * 2)
+        frame_mask = model(**x, given_mask=first).sample
+        token_mask = model(**x, given_mask=first[:, :, None, None].expand(-1, -1, 4, 4)).sample
+    assert torch.equal(none, zeros)
+    assert (frame_mask - none).abs().max() > 1e-4
+    assert torch.allclose(frame_mask, token_mask)
+    with pytest.raises(ValueError, match="given_mask must be"):
+        model(**x, given_mask=torch.zeros(2, 3))
+
+
+def test_limits_are_clear_errors():
+    model = tiny()
+    with pytest.raises(ValueError, match="7 frames is beyond this model's limit of 6"):
+        model(**inputs(f=7))
+    with pytest.raises(ValueError, match="not a multiple of the patch size 2"):
+        model(**inputs(size=7))
+    with pytest.raises(ValueError, match="attention_layout"):
+        VideoDiT(attention_layout="diagonal")
+    with pytest.raises(ValueError, match="patch_size 4 must be 2\\*\\*1"):
+        VideoDiT(patch_size=4, branch_channels=(8,), branch_depths=(1,))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    model = tiny().train()
+    grads = []
+    for checkpointing in (False, True):
+        model.zero_grad()
+        if checkpointing:
+            model.enable_gradient_checkpointing()
+        model(**inputs()).sample.square().mean().backward()
+        grads.append(model.transformer_blocks[0].attn_temporal.to_q.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_shipped_preset_fits_the_budget():
+    cfg = video_dit_config("shapes")
+    assert cfg["num_frames"] >= 16 and cfg["sample_size"] >= 32  # WORLD.md: at least 16 frames of 32x32
+    model = VideoDiT(**cfg)
+    assert sum(p.numel() for p in model.parameters()) * 4 <= 30e6
+    assert video_dit_config("shapes", depth=2)["depth"] == 2 and "tiny" in VIDEO_DIT_PRESETS
+    with pytest.raises(ValueError, match="unknown VideoDiT preset"):
+        video_dit_config("huge")
+
+
+def public(cfg) -> dict:
+    return json.loads(json.dumps({k: v for k, v in cfg.items() if not k.startswith("_")}))
+
+
+def test_save_and_load_round_trip_here_and_in_a_fresh_process(tmp_path):
+    model = tiny(attention_layout="full")
+    x = inputs()
+    mask = torch.tensor([[True, False, True, False]] * 2)
+    with torch.no_grad():
+        expected = model(**x, given_mask=mask).sample
+    model.save_pretrained(tmp_path / "m")
+    loaded = VideoDiT.from_pretrained(tmp_path / "m").eval()
+    assert public(loaded.config) == public(model.config)
+    with torch.no_grad():
+        assert torch.equal(loaded(**x, given_mask=mask).sample, expected)
+
+    torch.save({"x": x, "mask": mask}, tmp_path / "inputs.pt")
+    script = (f"import torch, dit; m = dit.VideoDiT.from_pretrained({str(tmp_path / 'm')!r}).eval(); "
+              f"d = torch.load({str(tmp_path / 'inputs.pt')!r}); "
+              f"torch.save(m(**d['x'], given_mask=d['mask']).sample.detach(), {str(tmp_path / 'out.pt')!r})")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert torch.equal(torch.load(tmp_path / "out.pt"), expected)
+
+
+def count_runs(module) -> dict:
+    runs = {"n": 0}
+    module.register_forward_hook(lambda *a: runs.__setitem__("n", runs["n"] + 1))
+    return runs
+
+
+@pytest.mark.parametrize("layout", ["factorised", "full"])
+def test_first_block_cache_attaches_and_threshold_zero_is_exact(layout):
+    model = tiny(depth=3, attention_layout=layout)
+    x, nudged = inputs(), inputs()
+    nudged["hidden_states"] = nudged["hidden_states"] + 1e-3
+    with torch.no_grad():
+        reference = [model(**x).sample, model(**nudged).sample]
+    tail = count_runs(model.transformer_blocks[-1].mlp)
+
+    model.enable_cache(FirstBlockCacheConfig(threshold=0.0))  # never reuse
+    with torch.no_grad(), model.cache_context("cond"):
+        exact = [model(**x).sample, model(**nudged).sample]
+    assert tail["n"] == 2
+    for got, want in zip(exact, reference):
+        assert torch.allclose(got, want, atol=1e-6)
+    model.disable_cache()
+
+    model.enable_cache(FirstBlockCacheConfig(threshold=1e9))  # reuse whenever possible
+    tail["n"] = 0
+    with torch.no_grad(), model.cache_context("cond"):
+        first = model(**x).sample
+        second = model(**nudged).sample  # first block barely changed → the tail's residual is reused
+    assert tail["n"] == 1
+    assert first.shape == second.shape and torch.isfinite(second).all()
