@@ -7,8 +7,6 @@ matmul peak, and oracle quality — all measured side by side in one run.
 from __future__ import annotations
 
 import argparse
-import os
-import resource
 import statistics
 import sys
 import time
@@ -19,9 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.common import peak_rss_mb, timed
 
 
 def matmul_peak_gflops(dtype: torch.dtype, n: int = 1024, seconds: float = 1.5) -> float:
@@ -43,15 +39,6 @@ def forward_flops(pipe, height: int, width: int) -> float:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         pipe.transformer(x, torch.tensor([500.0]), **cond)
     return counter.get_total_flops()
-
-
-def timed(fn, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:

@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 import torch.nn.functional as F
 
+from bench.common import timed
+
 
 def text_batch(captions: list[str], encoder) -> dict:
     from pipelines.text_encoder import encode_text
@@ -57,15 +59,6 @@ def video_loss(model, x0, cond, sigma, noise, given) -> torch.Tensor:
         pooled = F.avg_pool3d(target, (1, k, k))
         loss = loss + weight * masked_loss(pred, pooled, given)
     return loss
-
-
-def timed(fn, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
 
 
 def main() -> None:

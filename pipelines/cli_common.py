@@ -81,6 +81,10 @@ def add_acceleration_args(parser: argparse.ArgumentParser) -> None:
                        help="bottleneck sampling (flow-matching models): 20%% of the steps at full size "
                             "(sigma 1 -> 0.8), 50%% at half size (0.85 -> 0.35), 30%% at full size (0.55 -> 0), "
                             "re-noising at each switch")
+    group.add_argument("--quality-target", default=None, metavar="DB",
+                       help="pick the cache yourself: the one skipping most blocks whose output stays above DB "
+                            "PSNR against uncached, on a calibration run of the first prompt (about 10 runs of "
+                            "it); instead of --cache, combines with --bottleneck")
 
 
 def acceleration_from_args(args) -> list | None:
@@ -107,7 +111,52 @@ def acceleration_from_args(args) -> list | None:
     except ValueError as err:
         raise UserError(f"--cache {args.cache}: {err}") from None
     chosen = [c for c in (cache, BottleneckConfig() if args.bottleneck else None) if c is not None]
+    target = getattr(args, "quality_target", None)
+    if target is not None:
+        try:
+            args.quality_target = float(target)
+        except ValueError:
+            raise UserError(f"--quality-target must be a number of dB, got {target!r}") from None
+        if not args.quality_target > 0:
+            raise UserError(f"--quality-target must be > 0 dB, got {args.quality_target:g}")
+        if cache is not None:
+            raise UserError("--quality-target picks the cache itself; drop --cache")
     return chosen or None
+
+
+def acceleration_for_target(pipe, draw: Callable, target_psnr: float, acceleration: list | None) -> list | None:
+    """`acceleration` (bottleneck or nothing) plus the cache `samplers.calibrate` picks for the target.
+
+    draw(acceleration) → the calibration sample (N, …) in [0, 1]: the first prompt and its seed,
+    with the run's other settings. Says on stderr what was picked and why.
+    """
+    from samplers import method_knobs, method_name
+    from samplers.calibrate import calibrate
+
+    base = list(acceleration or [])
+    choice, trials = calibrate(lambda config: draw([c for c in (config, *base) if c is not None] or None),
+                               pipe.transformer, target_psnr)
+    if choice.config is None:
+        best = max((t.psnr for t in trials), default=float("nan"))
+        print(f"quality target {target_psnr:g} dB: no cache reaches it on the calibration run (best {best:.1f} dB "
+              f"of {len(trials)} tried); running without one", file=sys.stderr)
+        return base or None
+    name = method_name(choice.config)
+    knobs = " ".join(f"{k}={getattr(choice.config, k)}" for k in method_knobs(name))
+    print(f"quality target {target_psnr:g} dB: {name} {knobs} ({choice.psnr:.1f} dB, "
+          f"{1 - choice.computed_fraction:.0%} of block evaluations skipped; {len(trials)} tried)", file=sys.stderr)
+    return [choice.config, *base]
+
+
+def report_acceleration(pipe) -> None:
+    """One line on what the cache skipped, so a user sees the speed-up they asked for."""
+    import samplers
+
+    transformer = getattr(pipe, "transformer", None)
+    st = samplers.stats(transformer) if transformer is not None else None
+    if st is not None and st.total:
+        print(f"{st.method}: skipped {st.skipped_fraction:.0%} of block evaluations ({st.skipped} of {st.total})",
+              file=sys.stderr)
 
 
 def quiet_libraries() -> None:

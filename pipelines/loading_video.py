@@ -3,8 +3,8 @@
 Accepted: a ditkit `TextToVideoPipeline` folder, and diffusers `LattePipeline` /
 `CogVideoXPipeline` folders. The diffusers ones are loaded by their own class, untouched, and
 wrapped in a small adapter that speaks the subset of ditkit's call they can serve (prompt,
-negative prompt, frames, size, steps, guidance, generator); continuing a clip or keyframes
-are ditkit's own and are refused by name.
+negative prompt, frames, size, steps, guidance, generator); continuing a clip, keyframes and
+`acceleration=` are ditkit's own and are refused by name.
 """
 
 from __future__ import annotations
@@ -73,11 +73,12 @@ class ForeignVideoPipeline:
 
     def check_inputs(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=25,
                      guidance_scale=4.0, init_frames=None, keyframes=None, negative_prompt=None,
-                     output_type="np") -> None:
+                     output_type="np", acceleration=None) -> None:
         """Raises UserError naming the first value the wrapped pipeline cannot take."""
         prompts, negatives = prompt_lists(prompt, negative_prompt)
         check_prompts(prompts, negatives)
-        for what, value in (("init_frames", init_frames), ("keyframes", keyframes)):
+        for what, value in (("init_frames", init_frames), ("keyframes", keyframes),
+                            ("caches and bottleneck sampling (acceleration)", acceleration)):
             if value is not None:
                 raise UserError(f"{what} are not supported by {self.name} (only by ditkit's TextToVideoPipeline)")
         check_steps_and_guidance(num_inference_steps, guidance_scale)
@@ -95,10 +96,11 @@ class ForeignVideoPipeline:
     def __call__(self, prompt, negative_prompt=None, num_frames=None, height=None, width=None,
                  num_inference_steps: int = 25, guidance_scale: float = 4.0, num_videos_per_prompt: int = 1,
                  generator=None, latents=None, init_frames=None, keyframes=None, output_type: str = "np",
-                 callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",), return_dict=True):
+                 callback_on_step_end=None, callback_on_step_end_tensor_inputs=("latents",), return_dict=True,
+                 acceleration=None):
         """As `TextToVideoPipeline.__call__`; `latents` are in the wrapped pipeline's own layout."""
         self.check_inputs(prompt, num_frames, height, width, num_inference_steps, guidance_scale, init_frames,
-                          keyframes, negative_prompt, output_type)
+                          keyframes, negative_prompt, output_type, acceleration)
         prompts, _ = prompt_lists(prompt)
         kwargs = self.call_kwargs(prompts, negative_prompt, num_frames or self.native_frames, num_videos_per_prompt)
         return self.pipe(height=height, width=width, num_inference_steps=num_inference_steps,

@@ -8,7 +8,6 @@ work) → decode → output dataclass. The CLI lives in `pipelines.t2i_cli` and 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -21,12 +20,13 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 import dit  # noqa: F401 — diffusers builds only components whose module is already imported
-from samplers import accelerated, restart, sample_bottleneck, set_num_steps, split_acceleration
+from samplers import set_num_steps
 
+from .acceleration import AccelerationMixin
 from .call_inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
 from .errors import UserError
 from .hooks_state import reset_hook_state
-from .schedulers import is_flow_matching, scale_model_input, step_kwargs
+from .schedulers import scale_model_input, step_kwargs
 from .text_encoder import encode_text, restore_text_encoder
 
 
@@ -37,7 +37,7 @@ class ImagePipelineOutput(BaseOutput):
     images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
 
 
-class TextToImagePipeline(DiffusionPipeline):
+class TextToImagePipeline(AccelerationMixin, DiffusionPipeline):
     """Text (or class-label) to image with a DiT, any fitting diffusers scheduler, optional VAE.
 
     Pixel-space models have no `vae`; class-conditional models (DiT-XL/2) have no text encoder
@@ -227,8 +227,13 @@ class TextToImagePipeline(DiffusionPipeline):
 
         with self.accelerated(cache_config):
             if bottleneck is not None:
-                latents = self.bottleneck_loop(bottleneck, latents, cond, uncond, guidance_scale, num_inference_steps,
-                                               generator, callback_on_step_end, callback_on_step_end_tensor_inputs)
+                def denoise(x, t):  # at the stage's size, with its size conditions
+                    h, w = x.shape[-2] * self.vae_scale_factor, x.shape[-1] * self.vae_scale_factor
+                    return self.predict(x, t, cond, uncond, guidance_scale,
+                                        self.size_conditions(batch, h, w, device, dtype))
+
+                latents = self.bottleneck_loop(bottleneck, latents, denoise, num_inference_steps, generator,
+                                               callback_on_step_end, callback_on_step_end_tensor_inputs)
             else:
                 set_num_steps(self.transformer, len(timesteps))  # forwards per cache context in this call
                 with self.progress_bar(total=len(timesteps)) as progress:
@@ -251,62 +256,6 @@ class TextToImagePipeline(DiffusionPipeline):
         if not return_dict:
             return (images,)
         return ImagePipelineOutput(images=images)
-
-    # ------------------------------------------------------------------ acceleration (samplers)
-
-    def check_acceleration(self, acceleration, num_inference_steps: int):
-        """`acceleration` → (cache config, bottleneck config), refusing what cannot run here."""
-        try:
-            cache_config, bottleneck = split_acceleration(acceleration)
-        except ValueError as err:
-            raise UserError(str(err)) from None
-        if bottleneck is not None:
-            if not is_flow_matching(self.scheduler):
-                raise UserError(f"bottleneck sampling needs a flow-matching scheduler, not "
-                                f"{type(self.scheduler).__name__}")
-            if num_inference_steps < len(bottleneck.stages):
-                raise UserError(f"bottleneck sampling with {len(bottleneck.stages)} stages needs at least "
-                                f"{len(bottleneck.stages)} steps, got {num_inference_steps}")
-        return cache_config, bottleneck
-
-    @contextlib.contextmanager
-    def accelerated(self, cache_config):
-        """The cache policy on the transformer while the block runs (see `samplers.accelerated`)."""
-        stack = contextlib.ExitStack()
-        try:
-            stack.enter_context(accelerated(self.transformer, cache_config))
-        except ValueError as err:
-            raise UserError(str(err)) from None
-        with stack:
-            yield
-
-    def bottleneck_loop(self, config, latents, cond, uncond, guidance_scale, num_inference_steps, generator,
-                        callback_on_step_end, callback_on_step_end_tensor_inputs):
-        """Flow-matching Euler steps at full → low → full resolution (`samplers.sample_bottleneck`);
-        caches restart at each stage, since the number of tokens changes."""
-        batch, device, dtype = latents.shape[0], latents.device, latents.dtype
-        t_scale = self.scheduler.config.get("num_train_timesteps", 1000)
-
-        def timestep(sigma: float) -> torch.Tensor:
-            return torch.tensor(sigma * t_scale, device=device, dtype=torch.float32)
-
-        def denoise(x, sigma):
-            h, w = x.shape[-2] * self.vae_scale_factor, x.shape[-1] * self.vae_scale_factor
-            return self.predict(x, timestep(sigma), cond, uncond, guidance_scale,
-                                self.size_conditions(batch, h, w, device, dtype))
-
-        with self.progress_bar(total=num_inference_steps) as progress:
-            def step_end(i, sigma, x):
-                if callback_on_step_end is not None:
-                    tensors = {k: {"latents": x}[k] for k in callback_on_step_end_tensor_inputs}
-                    x = (callback_on_step_end(self, i, timestep(sigma), tensors) or {}).get("latents", x)
-                progress.update()
-                return x
-
-            return sample_bottleneck(denoise, latents, config, num_inference_steps,
-                                     multiple=self.transformer.config.patch_size, generator=generator,
-                                     callback=step_end,
-                                     on_stage_start=lambda k, plan: restart(self.transformer, plan.num_steps))
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents → images in [-1, 1] (B, 3, H, W); identity for pixel-space models."""

@@ -11,8 +11,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .batch import Manifest, atomic_write, ensure_writable_dir, output_name, read_prompt_file
-from .cli_common import (acceleration_from_args, add_acceleration_args, add_sampling_args, check_sampling_args,
-                         parse_device, parse_dtype, quiet_libraries, run_cli)
+from .cli_common import (acceleration_for_target, acceleration_from_args, add_acceleration_args, add_sampling_args,
+                         check_sampling_args, parse_device, parse_dtype, quiet_libraries, report_acceleration, run_cli)
 from .errors import UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -53,21 +53,23 @@ def check_args(args) -> None:
             raise UserError(f"--{name} must be positive, got {value}")
 
 
-def generate(pipe, prompt: str, seed: int, args, device):
+def sample(pipe, prompt: str, seed: int, args, acceleration, output_type: str = "pil"):
     generator = torch.Generator(device="cpu").manual_seed(seed)
     return pipe(prompt, negative_prompt=args.negative_prompt, height=args.height, width=args.width,
                 num_inference_steps=args.steps, guidance_scale=args.guidance, generator=generator,
-                acceleration=getattr(args, "acceleration", None)).images[0]
+                output_type=output_type, acceleration=acceleration).images
 
 
-def report_acceleration(pipe) -> None:
-    """One line on what the cache skipped, so a user sees the speed-up they asked for."""
-    import samplers
+def generate(pipe, prompt: str, seed: int, args, device):
+    return sample(pipe, prompt, seed, args, getattr(args, "acceleration", None))[0]
 
-    st = samplers.stats(pipe.transformer)
-    if st is not None and st.total:
-        print(f"{st.method}: skipped {st.skipped_fraction:.0%} of block evaluations ({st.skipped} of {st.total})",
-              file=sys.stderr)
+
+def choose_cache(pipe, args, jobs) -> None:
+    """--quality-target: calibrate on the first prompt (and its seed), then use the pick for all."""
+    prompt, seed = (args.prompt, args.seed) if jobs is None else (jobs[0].prompt, jobs[0].seed)
+    args.acceleration = acceleration_for_target(
+        pipe, lambda acceleration: sample(pipe, prompt, seed, args, acceleration, "pt"), args.quality_target,
+        args.acceleration)
 
 
 def run_batch(pipe, jobs, args, device) -> int:
@@ -109,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         height = args.height or pipe.native_size
         width = args.width or pipe.native_size
         pipe.check_inputs(["x"], None, height, width, args.steps, args.guidance)
+        if args.quality_target is not None and (jobs is None or jobs):
+            choose_cache(pipe, args, jobs)
         if args.prompts:
             return run_batch(pipe, jobs, args, device)
         image = generate(pipe, args.prompt, args.seed, args, device)

@@ -3,7 +3,8 @@
 Its call reads as the algorithm: encode prompt → prepare latents (and the given frames, if any)
 → denoise with classifier-free guidance, putting the given frames back clean before every model
 call and after every step (VDT's mask modelling) → decode → output dataclass. Each transformer
-call runs in a `cond`/`uncond` cache context so diffusers' cache hooks work. The CLI lives in
+call runs in a `cond`/`uncond` cache context so diffusers' cache hooks work; `acceleration=`
+takes ditkit's caches and bottleneck sampling (`pipelines.acceleration`). The CLI lives in
 `pipelines.t2v_cli` and runs as `python -m pipelines.t2v`.
 """
 
@@ -20,7 +21,9 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 import dit  # noqa: F401 — diffusers builds only components whose module is already imported
+from samplers import set_num_steps
 
+from .acceleration import AccelerationMixin, keeper
 from .call_inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
 from .errors import UserError
 from .given_frames import given_frames
@@ -39,7 +42,7 @@ class VideoPipelineOutput(BaseOutput):
     frames: np.ndarray | torch.Tensor | list[list[PIL.Image.Image]]
 
 
-class TextToVideoPipeline(DiffusionPipeline):
+class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
     """Text to video with a `VideoDiT`, a flow-matching scheduler and an optional frame-wise VAE.
 
     Pixel-space models have no `vae`. Given frames (`init_frames` to continue from, `keyframes`
@@ -99,7 +102,7 @@ class TextToVideoPipeline(DiffusionPipeline):
 
     def check_inputs(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=25,
                      guidance_scale=4.0, init_frames=None, keyframes=None, negative_prompt=None,
-                     output_type="np"):
+                     output_type="np", acceleration=None):
         """Raises UserError naming the first bad value; None sizes mean the model's native ones."""
         prompts, negatives = prompt_lists(prompt, negative_prompt)
         check_prompts(prompts, negatives)
@@ -113,6 +116,7 @@ class TextToVideoPipeline(DiffusionPipeline):
         for name, value in (("height", height), ("width", width)):
             check_side(name, value, self.spatial_multiple, self.native_size)
         given_frames(init_frames, keyframes, num_frames, height, width)
+        self.check_acceleration(acceleration, num_inference_steps)
 
     def resolve_size(self, num_frames, height, width) -> tuple:
         """None → the pipeline's default frame count and the model's native size."""
@@ -160,6 +164,7 @@ class TextToVideoPipeline(DiffusionPipeline):
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ("latents",),
         return_dict: bool = True,
+        acceleration=None,
     ):
         """Generate clips for `prompt`. Returns `VideoPipelineOutput` (or a tuple of frames).
 
@@ -167,9 +172,14 @@ class TextToVideoPipeline(DiffusionPipeline):
         kept as frames 0..k-1. keyframes: {frame index: image} or [(index, image), …], kept at their
         index. guidance_scale ≤ 1 disables classifier-free guidance. callback_on_step_end(pipe, i, t,
         tensors) may return a dict whose `latents` replace the current ones.
+        acceleration: a `samplers` cache config (attached for this call; one attached before with
+        `samplers.apply_acceleration` stays), a `samplers.BottleneckConfig` (flow-matching
+        schedulers; frames shrink spatially in its middle stage, the given frames with them), or a
+        list of one of each. `samplers.stats(pipe.transformer)` then tells what was skipped.
         """
         self.check_inputs(prompt, num_frames, height, width, num_inference_steps, guidance_scale, init_frames,
                           keyframes, negative_prompt, output_type)
+        cache_config, bottleneck = self.check_acceleration(acceleration, num_inference_steps)
         if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt <= 0:
             raise UserError(f"num_videos_per_prompt must be a positive integer, got {num_videos_per_prompt!r}")
         for name in callback_on_step_end_tensor_inputs:
@@ -201,22 +211,27 @@ class TextToVideoPipeline(DiffusionPipeline):
             extra = {"given_mask": mask[None].expand(batch, -1).to(device)}
             where = mask.to(device)[None, None, :, None, None]
 
-        def keep(x):  # the given frames back in, clean
-            return x if where is None else torch.where(where, clean, x)
-
+        keep = keeper(clean, where, bottleneck)  # the given frames back in, clean
         step_extra = step_kwargs(self.scheduler, generator)
 
-        with self.progress_bar(total=len(timesteps)) as progress:
-            for i, t in enumerate(timesteps):
-                latents = keep(latents)
-                model_in = scale_model_input(self.scheduler, latents, t)
-                out = self.predict(model_in, t, cond, uncond, guidance_scale, extra)
-                latents = keep(self.scheduler.step(out, t, latents, **step_extra, return_dict=False)[0])
-                if callback_on_step_end is not None:
-                    available = {"latents": latents}
-                    tensors = {k: available[k] for k in callback_on_step_end_tensor_inputs}
-                    latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
-                progress.update()
+        with self.accelerated(cache_config):
+            if bottleneck is not None:
+                latents = self.bottleneck_loop(
+                    bottleneck, latents, lambda x, t: self.predict(x, t, cond, uncond, guidance_scale, extra),
+                    num_inference_steps, generator, callback_on_step_end, callback_on_step_end_tensor_inputs, keep)
+            else:
+                set_num_steps(self.transformer, len(timesteps))  # forwards per cache context in this call
+                with self.progress_bar(total=len(timesteps)) as progress:
+                    for i, t in enumerate(timesteps):
+                        latents = keep(latents)
+                        model_in = scale_model_input(self.scheduler, latents, t)
+                        out = self.predict(model_in, t, cond, uncond, guidance_scale, extra)
+                        latents = keep(self.scheduler.step(out, t, latents, **step_extra, return_dict=False)[0])
+                        if callback_on_step_end is not None:
+                            available = {"latents": latents}
+                            tensors = {k: available[k] for k in callback_on_step_end_tensor_inputs}
+                            latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
+                        progress.update()
 
         if output_type == "latent":
             frames = latents

@@ -3,6 +3,7 @@
 
     python -m pipelines.t2v --prompt "a red circle moving right" --out clip.mp4
     python -m pipelines.t2v --prompts prompts.jsonl --out-dir clips/ --format gif
+    python -m pipelines.t2v --prompt "a red circle moving right" --out clip.mp4 --cache fbcache --bottleneck
     accelerate launch --multi_gpu --num_processes 2 -m pipelines.t2v --prompts prompts.txt --out-dir clips/
 
 A batch under `accelerate launch` or torchrun is split by prompt index: rank r makes the clips
@@ -25,8 +26,8 @@ from tqdm.auto import tqdm
 
 from .batch import (Job, Manifest, ensure_writable_dir, output_name, process_rank, read_prompt_file,
                     remove_partial_writes, shard)
-from .cli_common import (add_sampling_args, check_sampling_args, parse_device, parse_dtype, quiet_libraries,
-                         run_cli)
+from .cli_common import (acceleration_for_target, acceleration_from_args, add_acceleration_args, add_sampling_args,
+                         check_sampling_args, parse_device, parse_dtype, quiet_libraries, report_acceleration, run_cli)
 from .errors import UserError
 from .video_io import FORMATS, read_clip, read_keyframes, write_clip
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keyframes", default=None,
                    help="interpolate: '0=a.png,15=b.png' or a folder of images named by frame index")
     add_sampling_args(p, default_steps=25, default_guidance=4.0)
+    add_acceleration_args(p)
     return p
 
 
@@ -79,6 +81,7 @@ def output_format(args) -> str:
 def check_args(args) -> str:
     """Cheap checks (milliseconds, no model); returns the output format."""
     check_sampling_args(args)
+    args.acceleration = acceleration_from_args(args)
     if args.prompt is not None:
         if not args.prompt.strip():
             raise UserError("empty prompt: --prompt needs some text")
@@ -121,7 +124,7 @@ class ClipMaker:
         a = self.args
         return dict(negative_prompt=a.negative_prompt, num_frames=num_frames, height=a.height, width=a.width,
                     num_inference_steps=a.steps, guidance_scale=a.guidance, init_frames=self.init_frames,
-                    keyframes=self.keyframes)
+                    keyframes=self.keyframes, acceleration=getattr(a, "acceleration", None))
 
     def check(self, num_frames: int | None) -> None:
         """Checks the shared settings against the model before a batch starts (UserError if unfit)."""
@@ -131,6 +134,16 @@ class ClipMaker:
         generator = torch.Generator(device="cpu").manual_seed(seed)
         return self.pipe(prompt, generator=generator, output_type="np", **self.kwargs(num_frames)).frames[0]
 
+    def choose_cache(self, prompt: str, seed: int, num_frames: int | None) -> None:
+        """--quality-target: calibrate on this prompt and seed, then use the pick for every clip."""
+        def draw(acceleration):
+            generator = torch.Generator(device="cpu").manual_seed(seed)
+            kwargs = {**self.kwargs(num_frames), "acceleration": acceleration}
+            return self.pipe(prompt, generator=generator, output_type="pt", **kwargs).frames
+
+        self.args.acceleration = acceleration_for_target(self.pipe, draw, self.args.quality_target,
+                                                         self.args.acceleration)
+
 
 def run_single(gen: ClipMaker, args, fmt: str, fps: float) -> int:
     gen.pipe.set_progress_bar_config(leave=False, desc="steps")
@@ -138,6 +151,7 @@ def run_single(gen: ClipMaker, args, fmt: str, fps: float) -> int:
     out = Path(args.out)
     remove_partial_writes(out.parent, [out.name])
     write_clip(out, frames, fps, fmt)
+    report_acceleration(gen.pipe)
     f, h, w, _ = frames.shape
     print(f"wrote {out} ({f} frames, {w}x{h}, {fps:g} fps)", file=sys.stderr)
     return 0
@@ -248,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         fps = args.fps or pipe.config.fps
         gen = ClipMaker(pipe, args, init_frames, keyframes)
         gen.check(args.num_frames)
+        if args.quality_target is not None and (jobs is None or jobs):
+            first = (args.prompt, args.seed, args.num_frames) if jobs is None else \
+                (jobs[0].prompt, jobs[0].seed, job_frames(jobs[0], args.num_frames))
+            gen.choose_cache(*first)
         if jobs is None:
             return run_single(gen, args, fmt, fps)
         code = run_batch(gen, jobs, args, fmt, fps, rank, world)

@@ -80,3 +80,21 @@ def tiny_t2v_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("t2v") / "tiny-t2v"
     pipe.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_t2v_dir):
+    """A `--model-dir` for the app: tiny-t2i and tiny-t2v pipeline folders (saved without MiniLM)."""
+    import shutil
+
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from pipelines.t2i import TextToImagePipeline
+    from pipelines.text_encoder import MINILM_PACKAGE
+
+    root = tmp_path_factory.mktemp("models")
+    pipe = TextToImagePipeline(transformer=tiny_text_dit(), scheduler=FlowMatchEulerDiscreteScheduler(),
+                               text_max_length=16, text_encoder_package=MINILM_PACKAGE)
+    pipe.save_pretrained(root / "tiny-t2i")
+    shutil.copytree(tiny_t2v_dir, root / "tiny-t2v")
+    return root

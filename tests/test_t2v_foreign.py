@@ -112,6 +112,7 @@ def test_cli_makes_a_clip_from_diffusers_folders(which, frames, latte_dir, cogvi
     ("latte", ["--num-frames", "3"], "num_frames 3 is not possible for this LattePipeline"),
     ("cogvideox", ["--num-frames", "5"], "num_frames 5 is not possible for this CogVideoXPipeline"),
     ("cogvideox", ["--height", "24"], "height 24 must be a positive multiple of 16"),
+    ("latte", ["--cache", "fbcache"], "caches and bottleneck sampling (acceleration) are not supported by LattePipeline"),
 ])
 def test_cli_refuses_what_a_foreign_pipeline_cannot_do(which, argv, expected, latte_dir, cogvideox_dir, tmp_path,
                                                        capsys):

@@ -1,0 +1,48 @@
+"""`python -m apps`: serve the Gradio app (on 127.0.0.1 unless --host says otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m apps", description="ditkit's Gradio app: text to image and video.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: the network)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860; a busy port is an error)")
+    p.add_argument("--share", action="store_true", help="also publish a temporary public gradio.live link")
+    p.add_argument("--model-dir", action="append", default=[], metavar="DIR",
+                   help="add every pipeline folder (model_index.json) under DIR to the model picker; repeatable")
+    p.add_argument("--concurrency", type=int, default=2,
+                   help="requests generating at once (at most one per model); the rest wait in the queue")
+    p.add_argument("--queue-size", type=int, default=64, help="requests that may wait before new ones are refused")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    from pipelines.cli_common import quiet_libraries, run_cli
+    from pipelines.errors import UserError
+
+    args = parse_args(argv)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+    def body() -> int:
+        if args.concurrency < 1 or args.queue_size < 1:
+            raise UserError("--concurrency and --queue-size must be at least 1")
+        quiet_libraries()
+        from .app import build_app, launch
+        from .models import default_registry
+
+        demo = build_app(default_registry(args.model_dir), concurrency=args.concurrency, queue_size=args.queue_size)
+        try:
+            launch(demo, host=args.host, port=args.port, share=args.share)
+        except OSError as err:  # the port is taken, the host cannot be bound …
+            raise UserError(str(err).strip().splitlines()[0]) from None
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

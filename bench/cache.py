@@ -1,0 +1,311 @@
+"""Benchmark training-free acceleration side by side on the shipped text-to-image and text-to-video
+models: every ditkit method at a few strengths, bottleneck sampling, and peers attached to the
+same transformer (diffusers' FirstBlockCache, TaylorSeerCache and calibrated MagCache; cache-dit's
+DBCache with its TaylorSeer calibrator) — one run, the same prompts and seeds for every row.
+
+    python bench/cache.py [--only t2i|t2v] [--t2i-model PATH] [--t2v-model PATH] [--steps 50]
+                          [--prompts 16] [--clips 8] [--out-dir bench/results]
+    python bench/cache.py --quick      # a seconds-long smoke run on tiny random models
+
+Per row: wall time over all prompts; speed-up against the uncached row of this run; the fraction of
+block evaluations skipped (ours: `samplers.stats`; peers and bottleneck: blocks whose MLP did not
+run, counted by hooks); PSNR and SSIM against the uncached output of the same seed (clips: PSNR
+per clip, SSIM averaged over frames); the oracle's accuracy, joint and per attribute (motion too
+for clips). "bottleneck + best" pairs bottleneck sampling with the fastest of our caches whose
+PSNR stays above --psnr-floor. The uncached row runs again at the end: its time against the first
+shows how steady the machine was. Writes a table per model to stdout, and to --out-dir a PNG of
+speed-up against PSNR with the Pareto front per model and `cache.json` with every row. A peer that
+cannot attach to our pipeline is listed with the reason, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+
+from bench.cache_methods import (BlockCounter, Setting, bottleneck_settings, cache_dit_settings, diffusers_settings,
+                                 our_cache_settings)
+from bench.common import markdown_table, score_row, to_uint8
+from bench.pareto import pareto_front, plot
+from samplers.fidelity import PSNR_IDENTICAL
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("t2i", "t2v"), default=None, help="benchmark one model only")
+    parser.add_argument("--t2i-model", default=None, help="text-to-image pipeline folder (default: shipped)")
+    parser.add_argument("--t2v-model", default=None, help="text-to-video pipeline folder (default: shipped)")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--prompts", type=int, default=16, help="text-to-image prompts")
+    parser.add_argument("--clips", type=int, default=8, help="text-to-video prompts")
+    parser.add_argument("--frames", type=int, default=None, help="frames per clip (default: the model's)")
+    parser.add_argument("--split", choices=("any", "heldout"), default="any", help="which prompts (world eval)")
+    parser.add_argument("--batch", type=int, default=8, help="samples per pipeline call")
+    parser.add_argument("--psnr-floor", type=float, default=30.0, help="dB a cache must keep to pair with bottleneck")
+    parser.add_argument("--no-peers", action="store_true", help="ditkit's methods only")
+    parser.add_argument("--out-dir", default=None, help="plots and JSON (default bench/results; --quick: a temp dir)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="tiny random models, 6 steps, 2 prompts, one "
+                                                             "strength per method: a smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.prompts, args.clips, args.batch = 6, 2, 2, 2
+        args.threads = args.threads or 1  # a smoke run should not crowd the machine
+    if args.out_dir is None:
+        args.out_dir = (Path(tempfile.gettempdir()) / "ditkit-cache-quick") if args.quick else \
+            Path(__file__).resolve().parent / "results"
+    return args
+
+
+# ---------------------------------------------------------------- what differs between images and clips
+
+
+@dataclass
+class Task:
+    """One model under test: how to load it, call it and score what it makes."""
+
+    name: str
+    pipe: object
+    prompts: list[str]
+    attributes: tuple[str, ...]
+    call: Callable  # (prompts, first seed, acceleration) → float array (B, [F,] H, W, 3)
+    score: Callable  # (prompts, uint8 array) → oracle dict
+
+    def frames(self, samples: np.ndarray) -> torch.Tensor:
+        """(B, [F,] H, W, 3) → (B, F, 3, H, W) for the fidelity metrics (F = 1 for images)."""
+        x = torch.from_numpy(samples)
+        if x.ndim == 4:
+            x = x[:, None]
+        return x.permute(0, 1, 4, 2, 3)
+
+
+def t2i_task(args) -> Task:
+    import world
+    from world.oracle import ATTRIBUTES
+
+    if args.quick:
+        from bench.tiny_models import tiny_t2i
+
+        pipe = tiny_t2i()
+    else:
+        from pipelines.loading import load_t2i_pipeline
+
+        pipe = load_t2i_pipeline(args.t2i_model)
+
+    def call(prompts, seed, acceleration):
+        generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))]
+        return pipe(prompts, num_inference_steps=args.steps, guidance_scale=args.guidance, generator=generators,
+                    output_type="np", acceleration=acceleration).images
+
+    return Task("t2i", pipe, world.eval_prompts(args.prompts, args.split, seed=0), ATTRIBUTES, call, world.score)
+
+
+def t2v_task(args) -> Task:
+    import world
+    from world.video_oracle import VIDEO_ATTRIBUTES
+
+    if args.quick:
+        from bench.tiny_models import tiny_t2v
+
+        pipe = tiny_t2v()
+    else:
+        from pipelines.loading_video import load_t2v_pipeline
+
+        pipe = load_t2v_pipeline(args.t2v_model)
+
+    def call(prompts, seed, acceleration):
+        generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))]
+        return pipe(prompts, num_frames=args.frames, num_inference_steps=args.steps, guidance_scale=args.guidance,
+                    generator=generators, output_type="np", acceleration=acceleration).frames
+
+    return Task("t2v", pipe, world.video_eval_prompts(args.clips, args.split, seed=0), VIDEO_ATTRIBUTES, call,
+                world.score_video)
+
+
+# ---------------------------------------------------------------- running one setting
+
+
+def run_setting(task: Task, setting: Setting, batch: int, counter: BlockCounter) -> dict:
+    """All prompts under one setting → {time, skipped, samples} (or {error} if it cannot attach)."""
+    import samplers
+
+    pipe = task.pipe
+    try:
+        if setting.attach is not None:
+            setting.attach(pipe)
+    except Exception as err:  # a peer that does not fit our pipeline is a finding, not a crash
+        if setting.detach is not None:
+            try:
+                setting.detach(pipe)
+            except Exception:
+                pass
+        return {"error": f"not attached: {type(err).__name__}: {err}"}
+    counter.reset()
+    samples, seconds, computed, skipped = [], 0.0, 0, 0
+    cache_config, _ = samplers.split_acceleration(setting.acceleration)
+    try:
+        for i in range(0, len(task.prompts), batch):
+            start = time.perf_counter()
+            samples.append(task.call(task.prompts[i:i + batch], i, setting.acceleration))
+            seconds += time.perf_counter() - start
+            if cache_config is not None:
+                st = samplers.stats(pipe.transformer)
+                computed, skipped = computed + st.computed, skipped + st.skipped
+    except Exception as err:
+        return {"error": f"failed while sampling: {type(err).__name__}: {err}"}
+    finally:
+        if setting.detach is not None:
+            setting.detach(pipe)
+    counted = counter.skipped_fraction
+    by_stats = skipped / (computed + skipped) if cache_config is not None and computed + skipped else None
+    return {"time": seconds, "skipped": counted if by_stats is None else by_stats, "skipped_counted": counted,
+            "samples": np.concatenate(samples)}
+
+
+def evaluate(task: Task, setting: Setting, result: dict, baseline: dict | None) -> dict:
+    """A result → its table row (JSON-ready): speed, fidelity against the baseline, oracle scores."""
+    from samplers.fidelity import psnr, ssim
+
+    row = {"name": setting.name, "family": setting.family, "knobs": setting.knobs}
+    if "error" in result:
+        return {**row, "error": result["error"]}
+    samples = result["samples"]
+    row.update(time=result["time"], skipped=result["skipped"], skipped_counted=result["skipped_counted"])
+    reference = baseline["samples"] if baseline is not None else samples
+    row["speedup"] = (baseline["time"] if baseline is not None else result["time"]) / result["time"]
+    ours, theirs = task.frames(samples), task.frames(reference)
+    row["psnr"] = psnr(ours.flatten(1), theirs.flatten(1)).mean().item()
+    b, f = ours.shape[:2]
+    row["ssim"] = ssim(ours.flatten(0, 1), theirs.flatten(0, 1)).reshape(b, f).mean().item()
+    row["oracle"] = task.score(task.prompts, list(to_uint8(samples)))
+    return row
+
+
+# ---------------------------------------------------------------- a model's whole comparison
+
+
+REPEAT = "none (again, end of run)"  # timing drift and clean detaching; kept off the front and the plot
+
+
+def settings_in_order(args) -> list[Setting]:
+    rows = [Setting("none (uncached)", "baseline"), *our_cache_settings(args.quick)]
+    if not args.no_peers:
+        rows += diffusers_settings(args.steps, args.quick) + cache_dit_settings(args.steps, args.guidance > 1,
+                                                                                args.quick)
+    return rows
+
+
+def best_cache(rows: list[dict], settings: dict[str, Setting], floor: float) -> Setting | None:
+    """The fastest of our caches whose PSNR stays above `floor`; else the most faithful one that skips."""
+    ours = [r for r in rows if r["family"] == "ours" and "error" not in r and r["skipped"] > 0]
+    good = [r for r in ours if r["psnr"] >= floor]
+    pick = max(good, key=lambda r: r["speedup"]) if good else max(ours, key=lambda r: r["psnr"], default=None)
+    return settings[pick["name"]] if pick else None
+
+
+def benchmark(task: Task, args) -> list[dict]:
+    task.pipe.set_progress_bar_config(disable=True)
+    counter = BlockCounter(task.pipe.transformer)
+    task.call(task.prompts[:1], 0, None)  # warm-up
+    settings = settings_in_order(args)
+    by_name = {s.name: s for s in settings}
+    rows, baseline = [], None
+
+    def calibrate(pipe):  # one uncounted run, with a seed no row uses
+        task.call(task.prompts[-1:], 10_000, None)
+
+    def run(setting: Setting) -> None:
+        nonlocal baseline
+        if setting.prepare is not None:
+            try:
+                setting.prepare(task.pipe, calibrate)
+            except Exception as err:
+                print(f"  {setting.name}: calibration failed: {type(err).__name__}: {err}", file=sys.stderr)
+        result = run_setting(task, setting, args.batch, counter)
+        if baseline is None and "error" not in result:
+            baseline = result
+        rows.append(evaluate(task, setting, result, baseline))
+        r = rows[-1]
+        done = r["error"] if "error" in r else f"{r['time']:.1f}s x{r['speedup']:.2f} psnr {r['psnr']:.1f}"
+        print(f"  [{task.name}] {setting.name}: {done}", file=sys.stderr, flush=True)
+
+    for setting in settings:
+        if setting.family in ("baseline", "ours"):
+            run(setting)
+    for setting in bottleneck_settings(best_cache(rows, by_name, args.psnr_floor)):
+        run(setting)
+    for setting in settings:
+        if setting.family not in ("baseline", "ours"):
+            run(setting)
+    run(Setting(REPEAT, "baseline"))
+    counter.remove()
+    if rows[-1].get("psnr") != PSNR_IDENTICAL:  # a method left something on the model
+        print(f"WARNING [{task.name}]: the uncached run at the end differs from the first "
+              f"({rows[-1].get('psnr', rows[-1].get('error'))}); a method did not detach cleanly", file=sys.stderr)
+    return rows
+
+
+# ---------------------------------------------------------------- output
+
+
+def print_table(task: Task, rows: list[dict], args) -> None:
+    ok = [r for r in rows if "error" not in r]
+    model = "tiny random (--quick)" if args.quick else getattr(args, f"{task.name}_model") or "shipped"
+    params = sum(p.numel() for p in task.pipe.transformer.parameters()) / 1e6
+    print(f"\n## {task.name}: {model}  {len(task.prompts)} prompts ({args.split})  steps={args.steps} "
+          f"cfg={args.guidance} batch={args.batch} threads={torch.get_num_threads()}  params={params:.2f}M\n")
+    headers = ["method", "family", "time s", "speed-up", "skipped", "PSNR dB", "SSIM", *task.attributes, "joint"]
+    print(markdown_table(headers, [
+        [r["name"], r["family"], f"{r['time']:.2f}", f"{r['speedup']:.2f}x", f"{r['skipped']:.0%}", f"{r['psnr']:.1f}",
+         f"{r['ssim']:.3f}", *score_row(r["oracle"], task.attributes)] for r in ok]))
+    for r in rows:
+        if "error" in r:
+            print(f"- {r['name']} ({r['family']}): {r['error']}")
+    ranked = [r for r in ok if r["name"] != REPEAT]
+    front = pareto_front([(r["speedup"], r["psnr"]) for r in ranked])
+    print("\nPareto front (speed-up vs PSNR): " + "  ->  ".join(
+        f"{ranked[i]['name']} ({ranked[i]['speedup']:.2f}x, {ranked[i]['psnr']:.1f} dB)" for i in front))
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    os.environ.setdefault("CACHE_DIT_LOG_LEVEL", "error")
+    from pipelines.cli_common import quiet_libraries
+
+    quiet_libraries()
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"steps": args.steps, "guidance": args.guidance, "split": args.split, "batch": args.batch,
+              "threads": torch.get_num_threads(), "quick": args.quick, "models": {}}
+    for name, make in (("t2i", t2i_task), ("t2v", t2v_task)):
+        if args.only not in (None, name):
+            continue
+        task = make(args)
+        rows = benchmark(task, args)
+        print_table(task, rows, args)
+        ok = [r for r in rows if "error" not in r and r["name"] != REPEAT]
+        plot(ok, out_dir / f"cache_{name}.png", f"{name}: {args.steps} steps, cfg {args.guidance}")
+        report["models"][name] = {"model": getattr(args, f"{name}_model") or ("tiny" if args.quick else "shipped"),
+                                  "prompts": task.prompts, "rows": rows}
+        del task
+    (out_dir / "cache.json").write_text(json.dumps(report, indent=1))
+    print(f"\nwrote {out_dir / 'cache.json'} and cache_*.png", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""What the benchmarks share: wall-clock timing, peak memory, oracle scoring and table printing.
+
+Run as scripts (`python bench/x.py`), so each puts the repository root on `sys.path` and
+imports this as `bench.common`.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+# ---------------------------------------------------------------- time and memory
+
+
+def timed(fn: Callable[[], object], repeats: int) -> list[float]:
+    """Wall seconds of `repeats` calls of fn."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def _vm_hwm_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB: since the last `reset_peak_rss` where Linux
+    allows resetting it (VmHWM), else since the process started (ru_maxrss)."""
+    hwm = _vm_hwm_mb()
+    return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Starts a new peak-RSS window (Linux ≥ 4.0: `echo 5 > /proc/self/clear_refs`), so one call's
+    peak can be read on its own; False where that is not possible (the peak then spans the process)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_of(fn: Callable[[], object]) -> float:
+    """Peak RSS (MB) while fn runs — the whole process's, model weights included."""
+    reset_peak_rss()
+    fn()
+    return peak_rss_mb()
+
+
+# ---------------------------------------------------------------- sample conversion and oracle scores
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """float in [0, 1] (any shape, channels last) → uint8, as the oracle reads samples."""
+    return (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
+
+
+def score_row(scores: dict, attributes: Sequence[str]) -> list[str]:
+    """An oracle result ({attribute: accuracy or None, 'joint', 'n'}) → table cells."""
+    return [("—" if scores.get(a) is None else f"{scores[a]:.2f}") for a in (*attributes, "joint")]
+
+
+# ---------------------------------------------------------------- tables
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-style table; cells are printed with str()."""
+    lines = ["| " + " | ".join(str(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

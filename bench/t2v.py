@@ -1,0 +1,110 @@
+"""Benchmark the text-to-video pipeline: time and peak memory per clip, and the oracle's reading of
+clips for held-out and random prompts — all measured in one run, with the model loaded once.
+
+    python bench/t2v.py [--model PATH] [--steps 25] [--frames 16] [--prompts 32] [--repeats 3]
+    python bench/t2v.py --quick      # a seconds-long smoke run on a tiny random model
+
+Times are per clip (batch 1, classifier-free guidance: two forwards a step), median of
+--repeats after a warm-up. Peak RSS is the process's during one clip, weights included (Linux
+resets the peak before each clip; elsewhere it is the peak since start). Oracle scores: per
+attribute over the prompts that state it, and joint (every attribute right), on
+`world.video_eval_prompts(n, "heldout")` — combinations training never showed — and `"any"`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from bench.common import markdown_table, median, peak_rss_mb, reset_peak_rss, score_row, timed, to_uint8
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="pipeline folder (default: the shipped model)")
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--guidance", type=float, default=4.0)
+    parser.add_argument("--frames", type=int, default=None, help="frames per clip (default: the model's, 16)")
+    parser.add_argument("--prompts", type=int, default=32, help="oracle prompts per split")
+    parser.add_argument("--batch", type=int, default=8, help="clips per call while scoring")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="tiny random model, 3 steps, 2 prompts: a smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.prompts, args.repeats, args.batch = 3, 2, 1, 2
+        args.threads = args.threads or 1  # a smoke run should not crowd the machine
+    return args
+
+
+def load(args):
+    if args.quick:
+        from bench.tiny_models import tiny_t2v
+
+        return tiny_t2v()
+    from pipelines.loading_video import load_t2v_pipeline
+
+    return load_t2v_pipeline(args.model)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from pipelines.cli_common import quiet_libraries
+
+    quiet_libraries()
+    import world
+    from world.video_oracle import VIDEO_ATTRIBUTES
+
+    pipe = load(args)
+    pipe.set_progress_bar_config(disable=True)
+    frames = args.frames or pipe.config.num_frames
+
+    def clips(prompts: list[str], seed: int = 0):
+        """(B, F, H, W, 3) floats; prompt i gets seed + i whatever the batch."""
+        generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))]
+        return pipe(prompts, num_frames=frames, num_inference_steps=args.steps, guidance_scale=args.guidance,
+                    generator=generators, output_type="np").frames
+
+    rss_loaded = peak_rss_mb()
+    prompt = world.video_eval_prompts(1, "any", seed=3)[0]
+    clips([prompt])  # warm-up
+    times, peaks = [], []
+    for _ in range(args.repeats):
+        reset_peak_rss()
+        times += timed(lambda: clips([prompt]), 1)
+        peaks.append(peak_rss_mb())
+
+    scores = {}
+    for split in ("heldout", "any"):
+        prompts = world.video_eval_prompts(args.prompts, split, seed=0)
+        made = []
+        for i in range(0, len(prompts), args.batch):
+            made.extend(to_uint8(clips(prompts[i:i + args.batch], seed=i)))
+        scores[split] = world.score_video(prompts, made)
+
+    h, w = pipe.native_size, pipe.native_size
+    params = sum(p.numel() for p in pipe.transformer.parameters()) / 1e6
+    print(f"model: {'tiny random (--quick)' if args.quick else args.model or 'shipped default'}  "
+          f"{frames}x{w}x{h}  steps={args.steps} cfg={args.guidance}  threads={torch.get_num_threads()}  "
+          f"params={params:.2f}M")
+    print()
+    t = median(times)
+    print(markdown_table(["measure", "value"], [
+        [f"1 clip, median of {args.repeats} (min)", f"{t:.2f} s ({min(times):.2f} s)"],
+        ["per frame / per step", f"{t / frames * 1000:.0f} ms / {t / args.steps * 1000:.0f} ms"],
+        ["peak RSS: loaded / during a clip (max of repeats)", f"{rss_loaded:.0f} / {max(peaks):.0f} MB"],
+    ]))
+    print()
+    print(markdown_table(["prompts", "n", *VIDEO_ATTRIBUTES, "joint"],
+                         [[split, s["n"], *score_row(s, VIDEO_ATTRIBUTES)] for split, s in scores.items()]))
+
+
+if __name__ == "__main__":
+    main()
