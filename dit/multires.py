@@ -73,20 +73,36 @@ class ConvNeXtBlock(nn.Module):
         return x + h.permute(0, 3, 1, 2)
 
 
-class RefineBranch(nn.Module):
-    """One resolution level: (noisy input at this size) + (up-sampled features from below) → blocks → head."""
+BRANCH_UPSAMPLING = ("nearest", "shuffle")
 
-    def __init__(self, in_channels: int, below_channels: int, channels: int, depth: int, out_channels: int):
+
+class RefineBranch(nn.Module):
+    """One resolution level: (noisy input at this size) + (up-sampled features from below) → blocks → head.
+
+    upsampling "nearest" copies each coarse feature to its 2×2 children; "shuffle" projects it to
+    four child features (sub-pixel convolution), so each child can be told where in its parent it
+    sits — what lets a coarse token describe an edge that passes through it.
+    """
+
+    def __init__(self, in_channels: int, below_channels: int, channels: int, depth: int, out_channels: int,
+                 upsampling: str = "nearest"):
         super().__init__()
+        if upsampling not in BRANCH_UPSAMPLING:
+            raise ValueError(f"branch upsampling must be one of {BRANCH_UPSAMPLING}, got {upsampling!r}")
+        self.upsampling = upsampling
         self.stem = nn.Conv2d(in_channels, channels, 3, padding=1)
-        self.lift = nn.Conv2d(below_channels, channels, 1)
+        self.lift = nn.Conv2d(below_channels, channels * (4 if upsampling == "shuffle" else 1), 1)
         self.blocks = nn.ModuleList([ConvNeXtBlock(channels) for _ in range(depth)])
         self.norm_out = TimeDependentLayerNorm(channels)
         self.head = nn.Linear(channels, out_channels)
 
     def forward(self, x_noisy: torch.Tensor, below: torch.Tensor, tau: torch.Tensor):
         """x_noisy: (B, C_in, r, r); below: (B, C_below, r/2, r/2) → features (B, C, r, r), prediction (B, C_out, r, r)."""
-        h = self.stem(x_noisy) + F.interpolate(self.lift(below), scale_factor=2, mode="nearest")
+        if self.upsampling == "shuffle":
+            up = F.pixel_shuffle(self.lift(below), 2)
+        else:
+            up = F.interpolate(self.lift(below), scale_factor=2, mode="nearest")
+        h = self.stem(x_noisy) + up
         for block in self.blocks:
             h = block(h, tau)
         pred = self.head(self.norm_out(h.permute(0, 2, 3, 1), tau)).permute(0, 3, 1, 2)
@@ -125,6 +141,7 @@ class MultiResDiT(DiT):
         attention_backend: str = "sdpa",
         branch_channels: tuple = (96, 64, 32),
         branch_depths: tuple = (1, 1, 1),
+        branch_upsampling: str = "nearest",
     ):
         if patch_size != 2 ** len(branch_channels):
             raise ValueError(f"patch_size {patch_size} must be 2**{len(branch_channels)} "
@@ -143,7 +160,7 @@ class MultiResDiT(DiT):
         nn.init.zeros_(self.final_layer.linear.bias)
         below = [hidden_size, *branch_channels[:-1]]
         self.branches = nn.ModuleList([
-            RefineBranch(in_channels, b, c, d, self.out_channels)
+            RefineBranch(in_channels, b, c, d, self.out_channels, branch_upsampling)
             for b, c, d in zip(below, branch_channels, branch_depths)
         ])
 

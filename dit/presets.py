@@ -40,7 +40,8 @@ def build_dit(name: str, **overrides):
 VIDEO_DIT_PRESETS: dict[str, dict] = {
     "shapes": dict(sample_size=32, num_frames=16, patch_size=8, in_channels=3, hidden_size=192, depth=6,
                    num_heads=3, text_dim=384, pooled_dim=384, attention_layout="factorised",
-                   branch_channels=(64, 48, 32), branch_depths=(1, 1, 1)),
+                   branch_channels=(64, 48, 32), branch_depths=(1, 1, 1),
+                   branch_upsampling="shuffle"),
     "tiny": dict(sample_size=16, num_frames=8, patch_size=4, in_channels=3, hidden_size=32, depth=2,
                  num_heads=2, text_dim=384, pooled_dim=384, attention_layout="factorised",
                  branch_channels=(16, 8), branch_depths=(1, 1)),  # unit tests

@@ -151,6 +151,7 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         attention_layout: str = "factorised",
         branch_channels: tuple = (64, 48, 32),
         branch_depths: tuple = (1, 1, 1),
+        branch_upsampling: str = "nearest",
         timestep_freq_shift: float = 1.0,
         norm_eps: float = 1e-6,
         attention_bias: bool = True,
@@ -186,7 +187,7 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         self.initialize_weights()
         below = [hidden_size, *branch_channels[:-1]]  # branches keep PyTorch's default init, as in MultiResDiT
         self.branches = nn.ModuleList([
-            RefineBranch(in_channels, lower, channels, d, self.out_channels)
+            RefineBranch(in_channels, lower, channels, d, self.out_channels, branch_upsampling)
             for lower, channels, d in zip(below, branch_channels, branch_depths)
         ])
 

@@ -102,6 +102,28 @@ def test_multires_predicts_every_resolution():
         MultiResDiT(patch_size=4, branch_channels=(8, 8, 8))
 
 
+def test_shuffle_upsampling_gives_children_their_own_features():
+    """'nearest' hands a coarse feature identically to its 2x2 children; 'shuffle' projects a
+    separate feature to each child, so a branch can place detail inside a parent token."""
+    from dit.multires import RefineBranch
+
+    below = torch.randn(1, 8, 4, 4)
+    x = torch.zeros(1, 3, 8, 8)
+    tau = torch.zeros(1)
+    for mode, children_differ in (("nearest", False), ("shuffle", True)):
+        branch = randomize(RefineBranch(3, 8, 6, 0, 3, upsampling=mode), std=0.3)
+        branch.stem.weight.data.zero_()
+        branch.stem.bias.data.zero_()  # only the lifted features reach the head
+        _, pred = branch(x, below, tau)
+        tl, tr = pred[..., 0::2, 0::2], pred[..., 0::2, 1::2]  # first and second child of each parent
+        assert (not torch.allclose(tl, tr)) == children_differ, mode
+    with pytest.raises(ValueError, match="upsampling must be one of"):
+        RefineBranch(3, 8, 6, 1, 3, upsampling="bilinear")
+    model = MultiResDiT(sample_size=16, patch_size=4, hidden_size=32, depth=1, num_heads=2, text_dim=16,
+                        pooled_dim=16, branch_channels=(16, 8), branch_depths=(1, 1), branch_upsampling="shuffle")
+    assert model(**text_inputs(size=16)).sample.shape == (2, 3, 16, 16)
+
+
 @pytest.mark.parametrize("cls", [DiT, MultiResDiT])
 def test_first_block_cache_attaches(cls):
     kw = dict(sample_size=16, in_channels=3, hidden_size=32, depth=3, num_heads=2, condition="text",
