@@ -17,7 +17,6 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput
-from diffusers.utils.torch_utils import randn_tensor
 
 import dit  # noqa: F401 — diffusers builds only components whose module is already imported
 from samplers import set_num_steps
@@ -25,6 +24,7 @@ from samplers import set_num_steps
 from .acceleration import AccelerationMixin
 from .call_inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
 from .errors import UserError
+from .guidance import guided_prediction, initial_latents
 from .hooks_state import reset_hook_state
 from .schedulers import scale_model_input, step_kwargs
 from .text_encoder import encode_text, restore_text_encoder
@@ -140,25 +140,15 @@ class TextToImagePipeline(AccelerationMixin, DiffusionPipeline):
 
     def prepare_latents(self, batch, height, width, dtype, device, generator, latents=None):
         shape = (batch, self.latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        elif tuple(latents.shape) != shape:
-            raise UserError(f"latents have shape {tuple(latents.shape)}, expected {shape}")
-        return latents.to(device=device, dtype=dtype) * getattr(self.scheduler, "init_noise_sigma", 1.0)
+        return initial_latents(shape, self.scheduler, generator, device, dtype, latents)
 
     def predict(self, latents, t, cond: dict, uncond: dict | None, guidance_scale: float, extra: dict):
-        """One guided model prediction; cond and uncond run in their own cache contexts."""
-        t_in = t.expand(latents.shape[0]).to(latents.device)
-        with self.transformer.cache_context("cond"):
-            out = self.transformer(latents, t_in, **cond, **extra, return_dict=False)[0]
-        if uncond is not None:
-            with self.transformer.cache_context("uncond"):
-                out_u = self.transformer(latents, t_in, **uncond, **extra, return_dict=False)[0]
-            c = self.latent_channels  # guide the prediction; a learned-sigma half stays the cond one
-            guided = out_u[:, :c] + guidance_scale * (out[:, :c] - out_u[:, :c])
-            out = torch.cat([guided, out[:, c:]], dim=1)
+        """One guided model prediction (a learned-sigma half stays the cond one, or is dropped
+        when the scheduler does not use it)."""
+        out = guided_prediction(self.transformer, latents, t, cond, uncond, guidance_scale, extra,
+                                guided_channels=self.latent_channels)
         if out.shape[1] != self.latent_channels and not self.scheduler_learns_variance:
-            out = out[:, : self.latent_channels]  # drop a learned-sigma half the scheduler does not use
+            out = out[:, : self.latent_channels]
         return out
 
     def scale_model_input(self, latents, t):

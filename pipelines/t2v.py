@@ -18,7 +18,6 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
-from diffusers.utils.torch_utils import randn_tensor
 
 import dit  # noqa: F401 — diffusers builds only components whose module is already imported
 from samplers import set_num_steps
@@ -26,6 +25,7 @@ from samplers import set_num_steps
 from .acceleration import AccelerationMixin, keeper
 from .call_inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
 from .errors import UserError
+from .guidance import guided_prediction, initial_latents
 from .given_frames import given_frames
 from .hooks_state import reset_hook_state
 from .schedulers import scale_model_input, step_kwargs
@@ -128,22 +128,11 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
     def prepare_latents(self, batch, num_frames, height, width, dtype, device, generator, latents=None):
         shape = (batch, self.latent_channels, num_frames, height // self.vae_scale_factor,
                  width // self.vae_scale_factor)
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        elif tuple(latents.shape) != shape:
-            raise UserError(f"latents have shape {tuple(latents.shape)}, expected {shape}")
-        return latents.to(device=device, dtype=dtype) * getattr(self.scheduler, "init_noise_sigma", 1.0)
+        return initial_latents(shape, self.scheduler, generator, device, dtype, latents)
 
     def predict(self, latents, t, cond: dict, uncond: dict | None, guidance_scale: float, extra: dict):
         """One guided velocity; cond and uncond run in their own cache contexts."""
-        t_in = t.expand(latents.shape[0]).to(latents.device)
-        with self.transformer.cache_context("cond"):
-            out = self.transformer(latents, t_in, **cond, **extra, return_dict=False)[0]
-        if uncond is not None:
-            with self.transformer.cache_context("uncond"):
-                out_u = self.transformer(latents, t_in, **uncond, **extra, return_dict=False)[0]
-            out = out_u + guidance_scale * (out - out_u)
-        return out
+        return guided_prediction(self.transformer, latents, t, cond, uncond, guidance_scale, extra)
 
     @torch.no_grad()
     def __call__(
