@@ -142,6 +142,7 @@ class MultiResDiT(DiT):
         branch_channels: tuple = (96, 64, 32),
         branch_depths: tuple = (1, 1, 1),
         branch_upsampling: str = "nearest",
+        text_standardization: bool = False,
     ):
         if patch_size != 2 ** len(branch_channels):
             raise ValueError(f"patch_size {patch_size} must be 2**{len(branch_channels)} "
@@ -154,7 +155,8 @@ class MultiResDiT(DiT):
                          mlp_ratio=mlp_ratio, condition=condition, num_classes=num_classes, text_dim=text_dim,
                          pooled_dim=pooled_dim, adaln=adaln, size_conditioning=size_conditioning,
                          timestep_freq_shift=timestep_freq_shift, interpolation_scale=interpolation_scale,
-                         norm_eps=norm_eps, attention_bias=attention_bias, attention_backend=attention_backend)
+                         norm_eps=norm_eps, attention_bias=attention_bias, attention_backend=attention_backend,
+                         text_standardization=text_standardization)
         self.final_layer.linear = nn.Linear(hidden_size, self.out_channels)  # coarse head: (B, T, C)
         nn.init.zeros_(self.final_layer.linear.weight)
         nn.init.zeros_(self.final_layer.linear.bias)

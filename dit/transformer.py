@@ -17,8 +17,8 @@ from diffusers.utils import BaseOutput
 from torch import nn
 
 from .attention import Attention
-from .embeddings import (CaptionProjection, LabelEmbedder, MLPEmbedder, SizeEmbedder, TimestepEmbedder,
-                         sincos_2d)
+from .embeddings import (CaptionProjection, LabelEmbedder, MLPEmbedder, SizeEmbedder, TextStandardizer,
+                         TimestepEmbedder, sincos_2d)
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -148,6 +148,7 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
         norm_eps: float = 1e-6,
         attention_bias: bool = True,
         attention_backend: str = "sdpa",
+        text_standardization: bool = False,
     ):
         super().__init__()
         if condition not in ("class", "text"):
@@ -164,6 +165,9 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
         self.y_embedder = LabelEmbedder(num_classes, hidden_size) if condition == "class" else None
         self.caption_projection = CaptionProjection(text_dim, hidden_size) if condition == "text" else None
         self.pooled_embedder = MLPEmbedder(pooled_dim, hidden_size) if pooled_dim else None
+        standardize = text_standardization and condition == "text"
+        self.text_standardizer = TextStandardizer(text_dim) if standardize else None
+        self.pooled_standardizer = TextStandardizer(pooled_dim) if standardize and pooled_dim else None
         self.size_embedder = SizeEmbedder(hidden_size) if size_conditioning else None
         self.adaln_single = nn.Linear(hidden_size, 6 * hidden_size) if adaln == "single" else None
 
@@ -235,6 +239,8 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
                 raise ValueError("this DiT is class-conditioned: pass class_labels")
             c = c + self.y_embedder(class_labels)
         if self.pooled_embedder is not None and pooled_text is not None:
+            if self.pooled_standardizer is not None:
+                pooled_text = self.pooled_standardizer(pooled_text.float())
             c = c + self.pooled_embedder(pooled_text.to(dtype))
         if self.size_embedder is not None:
             if resolution is None or aspect_ratio is None:
@@ -262,6 +268,8 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
         if self.caption_projection is not None:
             if encoder_hidden_states is None:
                 raise ValueError("this DiT is text-conditioned: pass encoder_hidden_states")
+            if self.text_standardizer is not None:
+                encoder_hidden_states = self.text_standardizer(encoder_hidden_states.float())
             context = self.caption_projection(encoder_hidden_states.to(x.dtype))  # (B, L, D)
             if encoder_attention_mask is not None:
                 bias = (1 - encoder_attention_mask.to(x.dtype)) * -10000.0

@@ -40,7 +40,7 @@ from diffusers.utils import BaseOutput
 from torch import nn
 
 from .attention import Attention
-from .embeddings import CaptionProjection, MLPEmbedder, TimestepEmbedder, sincos_1d, sincos_2d
+from .embeddings import CaptionProjection, MLPEmbedder, TextStandardizer, TimestepEmbedder, sincos_1d, sincos_2d
 from .multires import RefineBranch, scaled_log_snr
 from .transformer import FinalLayer, modulate
 from .video_masks import expand_mask
@@ -156,6 +156,7 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         norm_eps: float = 1e-6,
         attention_bias: bool = True,
         attention_backend: str = "sdpa",
+        text_standardization: bool = False,
     ):
         super().__init__()
         if attention_layout not in ATTENTION_LAYOUTS:
@@ -173,6 +174,8 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         self.t_embedder = TimestepEmbedder(hidden_size, freq_shift=timestep_freq_shift)
         self.caption_projection = CaptionProjection(text_dim, hidden_size)
         self.pooled_embedder = MLPEmbedder(pooled_dim, hidden_size) if pooled_dim else None
+        self.text_standardizer = TextStandardizer(text_dim) if text_standardization else None
+        self.pooled_standardizer = TextStandardizer(pooled_dim) if text_standardization and pooled_dim else None
         n_mod = 9 if attention_layout == "factorised" else 6
         self.adaln_single = nn.Linear(hidden_size, n_mod * hidden_size)
         self.transformer_blocks = nn.ModuleList([
@@ -227,6 +230,8 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         timestep = torch.as_tensor(timestep, device=self.device)
         c = self.t_embedder(timestep.reshape(-1).expand(batch), dtype)
         if self.pooled_embedder is not None and pooled_text is not None:
+            if self.pooled_standardizer is not None:
+                pooled_text = self.pooled_standardizer(pooled_text.float())
             c = c + self.pooled_embedder(pooled_text.to(dtype))
         return c
 
@@ -258,6 +263,8 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         block_cond = self.adaln_single(nn.functional.silu(c))  # (B, n·D)
         if encoder_hidden_states is None:
             raise ValueError("VideoDiT is text-conditioned: pass encoder_hidden_states")
+        if self.text_standardizer is not None:
+            encoder_hidden_states = self.text_standardizer(encoder_hidden_states.float())
         context = self.caption_projection(encoder_hidden_states.to(x.dtype))  # (B, L, D)
         bias = None
         if encoder_attention_mask is not None:

@@ -17,7 +17,7 @@ SHIPPED_T2I = Path(__file__).parent / "models" / "shapes-t2i"
 log = logging.getLogger(__name__)
 
 
-def shapes_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None):
+def shapes_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None, shift: float = 1.0):
     """A flow-matching `TextToImagePipeline` around a Shapes World transformer with MiniLM text.
 
     Without an encoder the saved folder names MiniLM's package instead of holding its weights,
@@ -28,7 +28,7 @@ def shapes_pipeline(transformer, text_max_length: int = 32, text_encoder=None, t
     from .t2i import TextToImagePipeline
     from .text_encoder import MINILM_PACKAGE
 
-    return TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
+    return TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=shift),
                                text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=text_max_length,
                                text_encoder_package=MINILM_PACKAGE)
 
@@ -62,7 +62,8 @@ def load_default_t2i():
 SHIPPED_T2V = Path(__file__).parent / "models" / "shapes-t2v"
 
 
-def shapes_t2v_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None, fps: int = 8):
+def shapes_t2v_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None, fps: int = 8,
+                        shift: float = 1.0):
     """A flow-matching `TextToVideoPipeline` around a Shapes World VideoDiT with MiniLM text
     (saved without MiniLM's weights when no encoder is passed, like `shapes_pipeline`)."""
     from diffusers import FlowMatchEulerDiscreteScheduler
@@ -70,7 +71,7 @@ def shapes_t2v_pipeline(transformer, text_max_length: int = 32, text_encoder=Non
     from .t2v import TextToVideoPipeline
     from .text_encoder import MINILM_PACKAGE
 
-    return TextToVideoPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
+    return TextToVideoPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=shift),
                                text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=text_max_length,
                                text_encoder_package=MINILM_PACKAGE, fps=fps)
 

@@ -140,3 +140,53 @@ def test_first_block_cache_attaches(cls):
         second = model(**inputs).sample  # same input: first block unchanged → tail reused
     assert runs["n"] == 1
     assert torch.allclose(first, second, atol=1e-5)
+
+
+def test_text_standardizer_fits_unit_scale_and_floors_constant_features():
+    from dit.embeddings import TextStandardizer
+
+    g = torch.Generator().manual_seed(0)
+    samples = (torch.randn(500, 5, generator=g) * torch.tensor([3.0, 0.01, 1.0, 0.0, 2.0])
+               + torch.tensor([5.0, 2.0, 0, 7, 0]))  # median std 1
+    std = TextStandardizer(5)
+    assert torch.equal(std(samples), samples)  # identity before fitting
+    std.fit(samples)
+    out = std(samples)
+    assert torch.allclose(out.mean(0), torch.zeros(5), atol=1e-4)
+    assert torch.allclose(out[:, [0, 2, 4]].std(0), torch.ones(3), atol=1e-3)
+    # the near-constant and the constant feature are floored at 0.1 × median std, not blown up
+    assert 0.05 < out[:, 1].std() < 0.15 and torch.all(out[:, 3] == 0)
+    with pytest.raises(ValueError, match=r"fit needs \(N >= 2, 5\) samples, got \(10, 3\)"):
+        std.fit(torch.randn(10, 3))
+
+
+@pytest.mark.parametrize("cls", ["DiT", "MultiResDiT", "VideoDiT"])
+def test_text_standardization_is_applied_and_saved_with_the_weights(cls, tmp_path):
+    """Standardised text changes the prediction once fitted, and the statistics are part of the
+    saved model (buffers in the safetensors), so a loaded model predicts the same."""
+    kw = dict(in_channels=3, hidden_size=32, depth=1, num_heads=2, text_dim=16, pooled_dim=16)
+    if cls == "VideoDiT":
+        kw.update(sample_size=8, num_frames=2, patch_size=4, branch_channels=(8, 8), branch_depths=(1, 1))
+        hidden = torch.randn(2, 3, 2, 8, 8, generator=torch.Generator().manual_seed(1))
+    else:
+        kw.update(sample_size=8, condition="text", patch_size=2 if cls == "DiT" else 4)
+        if cls == "MultiResDiT":
+            kw.update(branch_channels=(8, 8), branch_depths=(1, 1))
+        hidden = None
+    plain = randomize(getattr(dit, cls)(**kw)).eval()
+    model = getattr(dit, cls)(**kw, text_standardization=True).eval()
+    model.load_state_dict(plain.state_dict(), strict=False)  # same weights; standardizers still identity
+    inputs = text_inputs()
+    if hidden is not None:
+        inputs["hidden_states"] = hidden
+    assert torch.equal(model(**inputs).sample, plain(**inputs).sample)
+
+    g = torch.Generator().manual_seed(2)
+    model.text_standardizer.fit(torch.randn(64, 16, generator=g) * 3 + 1)
+    model.pooled_standardizer.fit(torch.randn(64, 16, generator=g) * 0.1)
+    fitted = model(**inputs).sample
+    assert (fitted - plain(**inputs).sample).abs().max() > 1e-3
+    model.save_pretrained(tmp_path / "m")
+    loaded = getattr(dit, cls).from_pretrained(tmp_path / "m").eval()
+    assert torch.equal(loaded.text_standardizer.std, model.text_standardizer.std)
+    assert torch.equal(loaded(**inputs).sample, fitted)

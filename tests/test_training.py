@@ -26,7 +26,7 @@ from training.atomic_dir import swap_in, temp_dir_for
 from training.checkpoint import find_checkpoint
 from training.config import ConfigError, TrainConfig, load_config
 from training.data import batch_for_step
-from training.flow_matching import flow_matching_loss, noisy_input, pool_to
+from training.flow_matching import flow_matching_loss, noisy_input, pool_to, shift_sigmas
 from training.text_cache import TextEmbeddingCache
 from training.train import main as train_main
 from training.train import make_accelerator, train
@@ -134,6 +134,20 @@ def test_flow_matching_matches_the_scheduler_convention():
     x_t = noisy_input(x0, noise, sigma)
     x_next = sched.step(noise - x0, t, x_t, return_dict=False)[0]
     assert torch.allclose(x_next, noisy_input(x0, noise, sched.sigmas[4].expand(2)), atol=1e-5)
+
+
+def test_sigma_shift_is_the_schedulers_shift():
+    """Training with sigma_shift s draws the noise levels a `shift=s` scheduler samples at."""
+    shifted = FlowMatchEulerDiscreteScheduler(shift=3.0).sigmas  # its table of training noise levels
+    unshifted = FlowMatchEulerDiscreteScheduler(shift=1.0).sigmas
+    assert torch.allclose(shift_sigmas(unshifted, 3.0), shifted, atol=1e-6)
+    assert torch.equal(shift_sigmas(unshifted, 1.0), unshifted)
+
+    plain, shifted = batch_for_step(tiny_config(), 7), batch_for_step(tiny_config(sigma_shift=3.0), 7)
+    assert torch.allclose(shifted.sigma, shift_sigmas(plain.sigma, 3.0)) and (shifted.sigma > plain.sigma).all()
+    assert torch.equal(shifted.x0, plain.x0)
+    with pytest.raises(ConfigError, match="sigma_shift must be positive, got -1"):
+        TrainConfig.from_dict({**tiny_config().to_dict(), "sigma_shift": -1})
 
 
 def test_pool_to_is_the_velocity_of_the_pooled_trajectory():
@@ -247,6 +261,28 @@ def test_training_reduces_the_loss(trained_run, text_cache):
     assert {"loss", "lr", "steps_per_s", "elapsed"} <= set(train_rows[-1])
     evals = [r for r in rows if r["kind"] == "eval"]
     assert evals and {"shape", "colour", "joint", "n"} <= set(evals[-1]) and evals[-1]["n"] == 2
+
+
+def test_a_fresh_run_fits_text_standardization_on_training_captions(trained_run, text_cache):
+    """The statistics are measured once, on captions worded like the batches, and land in both
+    the raw and the EMA weights (the resume test checks they survive a restart unchanged)."""
+    from dit.embeddings import TextStandardizer
+    from training.text_stats import fit_text_standardization, training_captions
+
+    cfg, out, _ = trained_run
+    captions = training_captions(cfg)
+    assert captions == training_captions(cfg) and len(set(captions)) > 100
+    assert any(c != world_caption for c, world_caption in zip(captions, training_captions(tiny_config(seed=1))))
+    model = cfg.build_model()
+    assert fit_text_standardization(model, captions, text_cache)
+    for name in ("model", "ema"):
+        saved = load_file(out / "checkpoint" / f"{name}.safetensors")
+        for part in ("text_standardizer", "pooled_standardizer"):
+            fitted: TextStandardizer = getattr(model, part)
+            assert torch.equal(saved[f"{part}.mean"], fitted.mean) and torch.equal(saved[f"{part}.std"], fitted.std)
+            assert saved[f"{part}.mean"].abs().max() > 0.01  # not the identity it starts as
+    plain = dataclasses.replace(cfg, model_kwargs={**cfg.model_kwargs, "text_standardization": False}).build_model()
+    assert not fit_text_standardization(plain, captions, text_cache)
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, minilm):

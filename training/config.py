@@ -47,6 +47,8 @@ class TrainConfig:
     # objective: sigma = sigmoid(N(mean, std)) (SD3's logit-normal)
     sigma_logit_mean: float = 0.0
     sigma_logit_std: float = 1.0
+    sigma_shift: float = 1.0                     # sigma -> s·sigma / (1 + (s-1)·sigma); the exported
+                                                 # scheduler's `shift` is the same s (SD3's shift)
     branch_loss_weights: list[float] | None = None  # one per `branch_samples` output, coarse to fine
     # optimisation
     lr: float = 3e-4
@@ -126,6 +128,8 @@ class TrainConfig:
              f"grad_clip must be positive, got {self.grad_clip!r}")
         need(isinstance(self.sigma_logit_std, (int, float)) and self.sigma_logit_std > 0,
              f"sigma_logit_std must be positive, got {self.sigma_logit_std!r}")
+        need(isinstance(self.sigma_shift, (int, float)) and self.sigma_shift > 0,
+             f"sigma_shift must be positive, got {self.sigma_shift!r}")
         need(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
              f"adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)!r}")
         need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")

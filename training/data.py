@@ -16,7 +16,7 @@ import torch
 import world
 
 from .config import TrainConfig
-from .flow_matching import sample_sigmas
+from .flow_matching import sample_sigmas, shift_sigmas
 
 
 @dataclass
@@ -53,7 +53,8 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
     dropped = (torch.rand(cfg.batch_size, generator=gen) < cfg.cfg_dropout).tolist()
     captions = ["" if drop else c for c, drop in zip(captions, dropped)]
     noise = torch.randn(x0.shape, generator=gen)
-    sigma = sample_sigmas(cfg.batch_size, cfg.sigma_logit_mean, cfg.sigma_logit_std, gen)
+    sigma = shift_sigmas(sample_sigmas(cfg.batch_size, cfg.sigma_logit_mean, cfg.sigma_logit_std, gen),
+                         cfg.sigma_shift)
     if cfg.task == "t2v":
         from dit.video_masks import sample_frame_masks
 

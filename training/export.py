@@ -18,16 +18,18 @@ from pathlib import Path
 import torch
 
 
-def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None):
-    """The flow-matching pipeline inference will use around `transformer` (image or video)."""
+def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None, shift: float = 1.0):
+    """The flow-matching pipeline inference will use around `transformer` (image or video);
+    `shift` is the training config's `sigma_shift`."""
     from dit import VideoDiT
     from pipelines.default_model import shapes_pipeline, shapes_t2v_pipeline
 
     build = shapes_t2v_pipeline if isinstance(transformer, VideoDiT) else shapes_pipeline
-    return build(transformer, text_max_length, text_encoder, tokenizer)
+    return build(transformer, text_max_length, text_encoder, tokenizer, shift=shift)
 
 
-def export_pipeline(transformer: torch.nn.Module, out_dir: str | Path, text_max_length: int) -> Path:
+def export_pipeline(transformer: torch.nn.Module, out_dir: str | Path, text_max_length: int,
+                    shift: float = 1.0) -> Path:
     """Write the pipeline folder atomically (a reader never sees a half-written one); returns it."""
     from .atomic_dir import recover, swap_in, temp_dir_for
 
@@ -35,7 +37,7 @@ def export_pipeline(transformer: torch.nn.Module, out_dir: str | Path, text_max_
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover(out_dir, complete_marker="model_index.json")
     tmp = temp_dir_for(out_dir)
-    make_pipeline(transformer, text_max_length).save_pretrained(tmp, safe_serialization=True)
+    make_pipeline(transformer, text_max_length, shift=shift).save_pretrained(tmp, safe_serialization=True)
     _readable_by_all(tmp)
     swap_in(tmp, out_dir)
     return out_dir
@@ -61,7 +63,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, weights: str = "ema") -
     cfg = TrainConfig.from_dict(read_state(checkpoint)["config"], source=f"{checkpoint}/state.json")
     model = cfg.build_model().eval()
     load_weights(checkpoint, model, weights)
-    return export_pipeline(model, out_dir, cfg.text_max_length)
+    return export_pipeline(model, out_dir, cfg.text_max_length, cfg.sigma_shift)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,7 @@ from .flow_matching import flow_matching_loss
 from .lr_schedule import build_lr_scheduler
 from .run_log import RunLog
 from .text_cache import TextEmbeddingCache
+from .text_stats import fit_text_standardization, training_captions
 
 LOG, PIPELINE, CONFIG = "log.jsonl", "pipeline", "config.json"
 
@@ -119,6 +120,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
         raise ConfigError(f"text cache pads to {text_cache.max_length} tokens but text_max_length is "
                           f"{cfg.text_max_length}")
     text_cache.text_encoder.to(device)
+    if checkpoint is None:  # a fresh run measures its text statistics once; a resumed one has them in the weights
+        raw_model = accelerator.unwrap_model(model)
+        captions = training_captions(cfg)
+        if fit_text_standardization(raw_model, captions, text_cache):
+            ema.model.load_state_dict(raw_model.state_dict())
+            say(f"text standardization fitted on {len(captions)} training captions")
 
     stop = min(cfg.total_steps, max_steps) if max_steps is not None else cfg.total_steps
     result = TrainResult(step=step, out_dir=out_dir)
@@ -138,7 +145,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
         if main:
             t0 = time.perf_counter()
             score = evaluate(ema.model, text_cache.text_encoder, text_cache.tokenizer, cfg)
-            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length)
+            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sigma_shift)
             row = {"kind": "eval", "step": step, **score, "eval_s": round(time.perf_counter() - t0, 2)}
             log.write(row)
             result.last_eval = row
@@ -149,7 +156,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
     if step >= stop:
         say(f"nothing to do: checkpoint is at step {step}, stop is {stop}")
         if main and not (out_dir / PIPELINE / "model_index.json").is_file():
-            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length)
+            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sigma_shift)
         return result
 
     while step < stop:
