@@ -32,8 +32,9 @@ def shift_sigmas(sigma: torch.Tensor, shift: float) -> torch.Tensor:
     """sigma → shift·sigma / (1 + (shift - 1)·sigma): the map diffusers' FlowMatchEulerDiscreteScheduler
     applies to its timesteps for `shift`, so training with shift s and sampling with `shift=s`
     put the same weight on high noise. s > 1 moves training toward pure noise, where a pixel-space
-    model must decide the layout from the text alone (at 64×64 an object is still plain to see at
-    sigma 0.8, so without a shift the text never has to carry position)."""
+    model must decide the layout from the text alone (at 64×64 an object is still plain to see
+    through sigma 0.8 noise). On its own it did not teach the shipped recipe position; with
+    text standardization it is part of the recipe that did (issue 3's notes)."""
     if shift == 1:
         return sigma
     return shift * sigma / (1 + (shift - 1) * sigma)
