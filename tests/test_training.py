@@ -143,9 +143,10 @@ def test_sigma_shift_is_the_schedulers_shift():
     assert torch.allclose(shift_sigmas(unshifted, 3.0), shifted, atol=1e-6)
     assert torch.equal(shift_sigmas(unshifted, 1.0), unshifted)
 
-    plain, shifted = batch_for_step(tiny_config(), 7), batch_for_step(tiny_config(sigma_shift=3.0), 7)
-    assert torch.allclose(shifted.sigma, shift_sigmas(plain.sigma, 3.0)) and (shifted.sigma > plain.sigma).all()
-    assert torch.equal(shifted.x0, plain.x0)
+    plain_batch, shifted_batch = batch_for_step(tiny_config(), 7), batch_for_step(tiny_config(sigma_shift=3.0), 7)
+    assert torch.allclose(shifted_batch.sigma, shift_sigmas(plain_batch.sigma, 3.0))
+    assert (shifted_batch.sigma > plain_batch.sigma).all()
+    assert torch.equal(shifted_batch.x0, plain_batch.x0)
     with pytest.raises(ConfigError, match="sigma_shift must be positive, got -1"):
         TrainConfig.from_dict({**tiny_config().to_dict(), "sigma_shift": -1})
 
@@ -272,7 +273,7 @@ def test_a_fresh_run_fits_text_standardization_on_training_captions(trained_run,
     cfg, out, _ = trained_run
     captions = training_captions(cfg)
     assert captions == training_captions(cfg) and len(set(captions)) > 100
-    assert any(c != world_caption for c, world_caption in zip(captions, training_captions(tiny_config(seed=1))))
+    assert any(a != b for a, b in zip(captions, training_captions(tiny_config(seed=1))))  # seeded by the config
     model = cfg.build_model()
     assert fit_text_standardization(model, captions, text_cache)
     for name in ("model", "ema"):
