@@ -495,3 +495,42 @@ def test_video_resume_reproduces_the_uninterrupted_run(tmp_path, minilm):
     train(cfg, tmp_path / "resumed", max_steps=4, echo=quiet, text_cache=TextEmbeddingCache(*minilm))
     rest = train(cfg, tmp_path / "resumed", echo=quiet, text_cache=TextEmbeddingCache(*minilm))
     assert rest.losses == straight.losses[4:]
+
+
+def test_a_video_run_can_start_from_an_image_model(tmp_path, text_cache):
+    """init_from: a fresh t2v run begins with the image model's weights and text statistics (dit.inflate)."""
+    from dit import MultiResDiT
+    from pipelines.t2v import TextToVideoPipeline
+
+    video_kwargs = load_config(TINY_T2V).model_kwargs
+    image = MultiResDiT(sample_size=32, patch_size=8, hidden_size=32, depth=2, num_heads=2, text_dim=384,
+                        pooled_dim=384, text_standardization=True, branch_channels=(16, 8, 8), branch_depths=(1, 1, 1))
+    conftest_randomize(image, seed=3, std=0.05)
+    image.text_standardizer.fit(torch.randn(50, 384) + 2)
+    image.save_pretrained(tmp_path / "image" / "transformer")
+    cfg = dataclasses.replace(load_config(TINY_T2V), init_from=str(tmp_path / "image"))
+    said = []
+    train(cfg, tmp_path / "run", max_steps=0, echo=said.append, text_cache=text_cache)
+    assert any("started from the image model" in line for line in said), said
+    video = TextToVideoPipeline.from_pretrained(tmp_path / "run" / "pipeline").transformer
+    assert video.config.patch_size == video_kwargs["patch_size"] == 4
+    torch.testing.assert_close(video.patch_embed.weight,
+                               image.patch_embed.weight.reshape(32, 3, 4, 2, 4, 2).sum(dim=(3, 5)))
+    torch.testing.assert_close(video.transformer_blocks[1].mlp[0].weight, image.transformer_blocks[1].mlp[0].weight)
+    torch.testing.assert_close(video.branches[1].head.weight, image.branches[1].head.weight)
+    torch.testing.assert_close(video.text_standardizer.mean, image.text_standardizer.mean)  # copied, not refitted
+
+
+def test_init_from_a_missing_or_unfitting_model_is_a_clear_error(tmp_path, text_cache):
+    from dit import MultiResDiT
+
+    cfg = dataclasses.replace(load_config(TINY_T2V), init_from=str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="nowhere"):
+        train(cfg, tmp_path / "run", max_steps=0, echo=quiet, text_cache=text_cache)
+    MultiResDiT(sample_size=32, patch_size=8, hidden_size=48, depth=2, num_heads=2, text_dim=384, pooled_dim=384,
+                text_standardization=True).save_pretrained(tmp_path / "wide")
+    cfg = dataclasses.replace(cfg, init_from=str(tmp_path / "wide"))
+    with pytest.raises(ConfigError, match="hidden_size"):
+        train(cfg, tmp_path / "run2", max_steps=0, echo=quiet, text_cache=text_cache)
+    with pytest.raises(ConfigError, match="init_from"):
+        TrainConfig.from_dict({**load_config(REPO / "configs" / "t2i_tiny_test.json").to_dict(), "init_from": "x"})

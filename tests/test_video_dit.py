@@ -178,3 +178,70 @@ def test_first_block_cache_attaches_and_threshold_zero_is_exact(layout):
         second = model(**nudged).sample  # first block barely changed → the tail's residual is reused
     assert tail["n"] == 1
     assert first.shape == second.shape and torch.isfinite(second).all()
+
+
+# ------------------------------------------------------------------ starting from an image model
+
+def _image_and_video(video_overrides=None):
+    """A randomised 16x16 image MultiResDiT at patch 4 and an 8x8 VideoDiT at patch 2: the same 4x4 token grid."""
+    from dit import MultiResDiT
+
+    common = dict(hidden_size=32, depth=2, num_heads=2, text_dim=16, pooled_dim=16, text_standardization=True)
+    image = randomize(MultiResDiT(sample_size=16, patch_size=4, branch_channels=(8, 8), branch_depths=(1, 1),
+                                  **common), seed=1, std=0.1).eval()
+    for s in (image.text_standardizer, image.pooled_standardizer):
+        s.fit(torch.randn(64, 16) * 3 + 1)
+    video_kw = dict(sample_size=8, num_frames=4, patch_size=2, branch_channels=(8,), branch_depths=(1,), **common)
+    video_kw.update(video_overrides or {})
+    return image, randomize(VideoDiT(**video_kw), seed=2, std=0.1).eval()
+
+
+def test_inflated_video_model_is_the_image_model_per_frame(monkeypatch):
+    """With its temporal positions removed, the inflated video model's 8x8 prediction for each frame equals
+    the image model's 8x8 (second-level) prediction for that frame up-sampled 2x: the same function."""
+    from dit import video as video_module
+    from dit.inflate import inflate_image_to_video
+
+    image, video = _image_and_video()
+    left = inflate_image_to_video(image, video)
+    assert "given_embedding" in left and "transformer_blocks.0.attn_temporal" in left
+    monkeypatch.setattr(video_module, "sincos_1d", lambda d, pos: torch.zeros(len(pos), d))
+    video._pos_cache.clear()
+    args = inputs(b=2, f=4, size=8)
+    with torch.no_grad():
+        clip = video(**args).sample  # (B, C, F, 8, 8)
+        for f in range(4):
+            frame = args["hidden_states"][:, :, f]
+            up = torch.nn.functional.interpolate(frame, scale_factor=2, mode="nearest")
+            out = image(up, args["timestep"], encoder_hidden_states=args["encoder_hidden_states"],
+                        encoder_attention_mask=args["encoder_attention_mask"], pooled_text=args["pooled_text"])
+            torch.testing.assert_close(clip[:, :, f], out.branch_samples[1], rtol=1e-4, atol=1e-5)
+    # and the frames do not talk to each other yet: changing frame 0 leaves frame 3 as it was
+    args["hidden_states"][:, :, 0] += 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(video(**args).sample[:, :, 3], clip[:, :, 3], rtol=1e-4, atol=1e-5)
+
+
+def test_inflated_temporal_attention_learns():
+    """The silent temporal attention is not stuck: its adaLN gate gets a gradient."""
+    from dit.inflate import inflate_image_to_video
+
+    image, video = _image_and_video()
+    inflate_image_to_video(image, video)
+    video.train()
+    video(**inputs(b=2, f=4, size=8)).sample.pow(2).mean().backward()
+    gate_rows = video.transformer_blocks[0].scale_shift_table.grad[5]  # the temporal gate
+    assert gate_rows.abs().sum() > 0
+
+
+@pytest.mark.parametrize("overrides, named", [(dict(hidden_size=48, num_heads=2), "hidden_size"),
+                                              (dict(depth=3), "depth"),
+                                              (dict(patch_size=8, sample_size=32, branch_channels=(8, 8, 8),
+                                                    branch_depths=(1, 1, 1)), "patch size"),
+                                              (dict(text_standardization=False), "text_standardization")])
+def test_inflate_rejects_mismatched_models(overrides, named):
+    from dit.inflate import InflateError, inflate_image_to_video
+
+    image, video = _image_and_video(overrides)
+    with pytest.raises(InflateError, match=named):
+        inflate_image_to_video(image, video)

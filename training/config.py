@@ -50,6 +50,8 @@ class TrainConfig:
     sigma_shift: float = 1.0                     # sigma -> s·sigma / (1 + (s-1)·sigma); the exported
                                                  # scheduler's `shift` is the same s (SD3's shift)
     branch_loss_weights: list[float] | None = None  # one per `branch_samples` output, coarse to fine
+    init_from: str | None = None                 # t2v: an image model (pipeline or transformer folder)
+                                                 # whose weights a fresh run starts from (dit.inflate)
     # optimisation
     lr: float = 3e-4
     lr_schedule: str = "constant"                # after warm-up: "constant" or "cosine" (to 0)
@@ -140,6 +142,8 @@ class TrainConfig:
              or (isinstance(self.branch_loss_weights, list)
                  and all(isinstance(w, (int, float)) and w >= 0 for w in self.branch_loss_weights)),
              f"branch_loss_weights must be null or a list of non-negative numbers, got {self.branch_loss_weights!r}")
+        need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from and self.task == "t2v"),
+             f"init_from must be null or, for task 't2v', a folder path; got {self.init_from!r} (task {self.task!r})")
         if not problems:
             try:
                 self.model_class()

@@ -1,0 +1,48 @@
+"""Start a fresh video run from a trained image model (the config's `init_from`).
+
+The image model is read with diffusers' own loader from a pipeline folder (its `transformer/`)
+or a transformer folder, and copied into the video backbone by `dit.inflate`. A relative path is
+taken from the current folder first, then from the repository root, so the shipped recipe's
+`pipelines/models/shapes-t2i` works from anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dit
+from dit.inflate import InflateError, inflate_image_to_video
+
+from .config import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def resolve_model_folder(path: str) -> Path:
+    """The folder holding the image transformer's config.json and weights."""
+    candidates = [Path(path)] if Path(path).is_absolute() else [Path.cwd() / path, REPO / path]
+    for root in candidates:
+        for folder in (root / "transformer", root):
+            if (folder / "config.json").is_file():
+                return folder
+    raise ConfigError(f"init_from {path!r}: no image model there (looked for transformer/config.json "
+                      f"or config.json under {', '.join(str(c) for c in candidates)})")
+
+
+def load_image_model(path: str):
+    """The image backbone saved at `path` (a DiT or MultiResDiT in diffusers layout)."""
+    folder = resolve_model_folder(path)
+    name = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_class_name")
+    cls = getattr(dit, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, dit.DiT)):
+        raise ConfigError(f"init_from {path!r}: {folder} holds a {name!r}, not an image DiT of the dit package")
+    return cls.from_pretrained(folder)
+
+
+def init_video_from_image(video_model, path: str) -> list[str]:
+    """Copy the image model at `path` into `video_model`; → parameters left at their init."""
+    try:
+        return inflate_image_to_video(load_image_model(path), video_model)
+    except InflateError as err:
+        raise ConfigError(f"init_from {path!r} does not fit the video model: {err}") from err
