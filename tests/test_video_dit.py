@@ -245,3 +245,16 @@ def test_inflate_rejects_mismatched_models(overrides, named):
     image, video = _image_and_video(overrides)
     with pytest.raises(InflateError, match=named):
         inflate_image_to_video(image, video)
+
+
+def test_mlp_activation_choice():
+    """'gelu' (erf) is the fast CPU choice; it computes nearly the tanh curve, and bad names are refused."""
+    tanh_model, erf_model = tiny(), tiny(mlp_activation="gelu")
+    erf_model.load_state_dict(tanh_model.state_dict())
+    assert erf_model.transformer_blocks[0].mlp[1].approximate == "none"
+    with torch.no_grad():
+        a, b = tanh_model(**inputs()).sample, erf_model(**inputs()).sample
+    assert not torch.equal(a, b)
+    torch.testing.assert_close(a, b, rtol=0, atol=2e-2)
+    with pytest.raises(ValueError, match="relu"):
+        tiny(mlp_activation="relu")
