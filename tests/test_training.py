@@ -151,6 +151,30 @@ def test_sigma_shift_is_the_schedulers_shift():
         TrainConfig.from_dict({**tiny_config().to_dict(), "sigma_shift": -1})
 
 
+def test_contrast_batches_share_noise_sigma_and_dropout_within_a_pair():
+    cfg = tiny_config(contrast_attribute="shape", contrast_from_step=5, batch_size=8, cfg_dropout=0.5)
+    plain = batch_for_step(tiny_config(batch_size=8, cfg_dropout=0.5), 4)
+    before = batch_for_step(cfg, 4)  # before contrast_from_step: the ordinary batch, unchanged
+    assert torch.equal(before.x0, plain.x0) and torch.equal(before.noise, plain.noise)
+    assert not torch.equal(plain.noise[0], plain.noise[1])
+    seen_drop = False
+    for step in range(5, 25):
+        batch = batch_for_step(cfg, step)
+        assert torch.equal(batch.noise[0::2], batch.noise[1::2]) and torch.equal(batch.sigma[0::2], batch.sigma[1::2])
+        assert not torch.equal(batch.noise[0], batch.noise[2])
+        for a, b in zip(batch.captions[0::2], batch.captions[1::2]):
+            assert (a == "") == (b == "")
+            seen_drop |= a == ""
+            if a:
+                differ = set(a.replace(",", " ").split()) ^ set(b.replace(",", " ").split())
+                assert len(differ) == 2 and differ <= {"circle", "square", "triangle", "cross"}
+    assert seen_drop
+    with pytest.raises(ConfigError, match="contrast_attribute must be null or.*'texture'"):
+        TrainConfig.from_dict({**tiny_config().to_dict(), "contrast_attribute": "texture"})
+    with pytest.raises(ConfigError, match="contrast_attribute needs an even batch_size, got 7"):
+        TrainConfig.from_dict({**tiny_config().to_dict(), "contrast_attribute": "shape", "batch_size": 7})
+
+
 def test_pool_to_is_the_velocity_of_the_pooled_trajectory():
     g = torch.Generator().manual_seed(0)
     x0, noise = torch.rand(8, 3, 64, 64, generator=g) * 2 - 1, torch.randn(8, 3, 64, 64, generator=g)

@@ -197,6 +197,31 @@ def test_train_never_draws_held_out():
     assert all(world.is_held_out(world.sample_spec(rng, "heldout")) for _ in range(200))
 
 
+@pytest.mark.parametrize("attribute", ["shape", "colour", "position"])
+def test_contrast_twins_differ_only_in_their_attribute(attribute):
+    images, captions, specs = world.make_contrast_batch(64, 32, 3, paraphrase=True, attribute=attribute)
+    assert images.shape == (64, 3, 32, 32) and not any(world.is_held_out(s) for s in specs)
+    for k in range(0, 64, 2):
+        a, b = specs[k].as_dict(), specs[k + 1].as_dict()
+        assert a[attribute] != b[attribute]
+        assert {n: v for n, v in a.items() if n != attribute} == {n: v for n, v in b.items() if n != attribute}
+        # same wording: swapping the attribute's word back gives the first caption
+        assert captions[k + 1].replace(b[attribute], a[attribute]) == captions[k]
+    # same jitter: for shape, a circle and a square twin share their centre, so their masks overlap
+    # in the circle; for colour, the object covers exactly the same pixels
+    if attribute == "colour":
+        changed = [((images[k] != images[k + 1]).any(0)).float().mean() for k in range(0, 64, 2)]
+        assert all(0 < c < 0.5 for c in changed)
+    # the pairs are not all the same pair
+    assert len({specs[k] for k in range(0, 64, 2)}) > 16
+    a, b = world.make_contrast_batch(8, 32, 5), world.make_contrast_batch(8, 32, 5)
+    assert torch.equal(a[0], b[0]) and a[1] == b[1]
+    with pytest.raises(ValueError, match="even size, got 7"):
+        world.make_contrast_batch(7, 32, 0)
+    with pytest.raises(ValueError, match="unknown contrast attribute 'texture'"):
+        world.make_contrast_batch(8, 32, 0, attribute="texture")
+
+
 def test_train_still_covers_every_word_and_pair():
     """Only whole combinations are held out: every value, and every pair of values of a
     held-out combination, is still seen in training."""

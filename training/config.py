@@ -42,6 +42,9 @@ class TrainConfig:
     batch_size: int = 64                         # per process
     caption_drop_prob: float = 0.3               # leave out size / position / background each
     paraphrase: bool = True                      # draw caption wording from world.paraphrases
+    contrast_attribute: str | None = None        # t2i: batch of twin pairs differing only in this
+                                                 # attribute, same noise and sigma (world.make_contrast_batch)
+    contrast_from_step: int = 1                  # ... from this step on (earlier steps: ordinary batches)
     cfg_dropout: float = 0.1                     # caption replaced by "" (classifier-free guidance)
     text_max_length: int = 32                    # MiniLM tokens; the exported pipeline uses the same
     # objective: sigma = sigmoid(N(mean, std)) (SD3's logit-normal)
@@ -116,7 +119,7 @@ class TrainConfig:
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value > 0,
                  f"{name} must be a positive integer, got {value!r}")
-        for name in ("warmup_steps", "eval_every", "seed"):
+        for name in ("warmup_steps", "eval_every", "seed", "contrast_from_step"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
                  f"{name} must be a non-negative integer, got {value!r}")
@@ -142,6 +145,14 @@ class TrainConfig:
              or (isinstance(self.branch_loss_weights, list)
                  and all(isinstance(w, (int, float)) and w >= 0 for w in self.branch_loss_weights)),
              f"branch_loss_weights must be null or a list of non-negative numbers, got {self.branch_loss_weights!r}")
+        if self.contrast_attribute is not None:
+            from world.dataset import CONTRAST_ATTRIBUTES
+
+            need(self.contrast_attribute in CONTRAST_ATTRIBUTES and self.task == "t2i",
+                 f"contrast_attribute must be null or, for task 't2i', one of {sorted(CONTRAST_ATTRIBUTES)}; "
+                 f"got {self.contrast_attribute!r} (task {self.task!r})")
+            need(isinstance(self.batch_size, int) and self.batch_size % 2 == 0,
+                 f"contrast_attribute needs an even batch_size, got {self.batch_size!r}")
         need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from and self.task == "t2v"),
              f"init_from must be null or, for task 't2v', a folder path; got {self.init_from!r} (task {self.task!r})")
         if not problems:

@@ -43,18 +43,26 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
     """The batch a process trains on at `step` (1-based), a pure function of (cfg, step, rank)."""
     rng, gen = step_generators(cfg.seed, step, rank)
     given_mask = None
+    contrast = cfg.task == "t2i" and cfg.contrast_attribute is not None and step >= cfg.contrast_from_step
     if cfg.task == "t2v":
         clips, captions, _ = world.make_video_batch(cfg.batch_size, cfg.resolution, cfg.num_frames, rng,
                                                     split="train", drop_prob=cfg.caption_drop_prob)
         x0 = clips.transpose(1, 2).contiguous()  # (B, F, 3, H, W) → (B, 3, F, H, W), the model's layout
+    elif contrast:
+        x0, captions, _ = world.make_contrast_batch(cfg.batch_size, cfg.resolution, rng, split="train",
+                                                    drop_prob=cfg.caption_drop_prob, paraphrase=cfg.paraphrase,
+                                                    attribute=cfg.contrast_attribute)
     else:
         x0, captions, _ = world.make_batch(cfg.batch_size, cfg.resolution, rng, split="train",
                                            drop_prob=cfg.caption_drop_prob, paraphrase=cfg.paraphrase)
-    dropped = (torch.rand(cfg.batch_size, generator=gen) < cfg.cfg_dropout).tolist()
+    # twins (contrast batches) share their caption dropout, noise and sigma: draw per pair, repeat
+    group = 2 if contrast else 1
+    draws = cfg.batch_size // group
+    dropped = (torch.rand(draws, generator=gen) < cfg.cfg_dropout).repeat_interleave(group).tolist()
     captions = ["" if drop else c for c, drop in zip(captions, dropped)]
-    noise = torch.randn(x0.shape, generator=gen)
-    sigma = shift_sigmas(sample_sigmas(cfg.batch_size, cfg.sigma_logit_mean, cfg.sigma_logit_std, gen),
-                         cfg.sigma_shift)
+    noise = torch.randn((draws, *x0.shape[1:]), generator=gen).repeat_interleave(group, dim=0)
+    sigma = shift_sigmas(sample_sigmas(draws, cfg.sigma_logit_mean, cfg.sigma_logit_std, gen),
+                         cfg.sigma_shift).repeat_interleave(group)
     if cfg.task == "t2v":
         from dit.video_masks import sample_frame_masks
 

@@ -11,9 +11,12 @@ import torch
 
 from .captions import caption, video_caption
 from .render import render_image, render_video
-from .scene import ImageSpec, as_rng, sample_spec, split_specs
+from .scene import ImageSpec, as_rng, is_held_out, sample_spec, split_specs
 from .video_scene import VideoSpec, sample_video_spec, video_split_specs
-from .vocab import MOTIONS
+from .vocab import BACKGROUNDS, COLOURS, MOTIONS, POSITIONS, SHAPES, SIZES
+
+CONTRAST_ATTRIBUTES = {"colour": COLOURS, "shape": SHAPES, "size": SIZES, "position": POSITIONS,
+                       "background": BACKGROUNDS}
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -44,6 +47,45 @@ def make_batch(n: int, resolution: int = 64, rng_or_seed=0, split: str = "train"
         captions.append(caption(spec, rng, paraphrase=paraphrase, drop_prob=drop_prob))
         images[i] = render_image(spec, resolution, rng)
         specs.append(spec)
+    return images_to_tensor(images), captions, specs
+
+
+def twin_spec(spec: ImageSpec, attribute: str, rng, split: str = "train") -> ImageSpec:
+    """`spec` with `attribute` changed to another value drawn uniformly among those that keep the
+    combination in `split` (the spec itself when no other value does)."""
+    if attribute not in CONTRAST_ATTRIBUTES:
+        raise ValueError(f"unknown contrast attribute {attribute!r}; expected one of {sorted(CONTRAST_ATTRIBUTES)}")
+    split_specs(split)  # validates the split's name
+    options = [ImageSpec(**{**spec.as_dict(), attribute: value}) for value in CONTRAST_ATTRIBUTES[attribute]
+               if value != getattr(spec, attribute)]
+    options = [o for o in options if split == "any" or is_held_out(o) == (split == "heldout")]
+    return options[int(rng.integers(len(options)))] if options else spec
+
+
+def make_contrast_batch(n: int, resolution: int = 64, rng_or_seed=0, split: str = "train",
+                        drop_prob: float = 0.3, paraphrase: bool = False, attribute: str = "shape"
+                        ) -> tuple[torch.Tensor, list[str], list[ImageSpec]]:
+    """Like `make_batch`, but items 2k and 2k+1 are twins: the same scene, jitter and caption
+    wording, differing only in `attribute` (n must be even).
+
+    Why: a detail such as shape changes few pixels, so in a batch of unrelated scenes its share of
+    the loss gradient drowns in the noise of everything else; a twin pair trained on the same noise
+    and sigma (training.data) cancels what the two share and leaves the difference the caption's
+    word must explain. Each item on its own is still an ordinary sample of the split.
+    """
+    if n % 2:
+        raise ValueError(f"a contrast batch needs an even size, got {n}")
+    rng = as_rng(rng_or_seed)
+    images = np.empty((n, resolution, resolution, 3), dtype=np.uint8)
+    captions, specs = [], []
+    for k in range(n // 2):
+        spec = sample_spec(rng, split)
+        twin = twin_spec(spec, attribute, rng, split)
+        caption_seed, jitter_seed = rng.integers(2**63, size=2)
+        for i, s in enumerate((spec, twin)):
+            captions.append(caption(s, np.random.default_rng(caption_seed), paraphrase=paraphrase, drop_prob=drop_prob))
+            images[2 * k + i] = render_image(s, resolution, np.random.default_rng(jitter_seed))
+            specs.append(s)
     return images_to_tensor(images), captions, specs
 
 
