@@ -75,12 +75,18 @@ def resolve_backend(name: str) -> str:
 
 
 class Attention(nn.Module):
-    """Self- or cross-attention: q from `x`, k/v from `context` (or `x`), kernel by name."""
+    """Self- or cross-attention: q from `x`, k/v from `context` (or `x`), kernel by name.
+
+    `qk_norm` RMS-normalises each head's queries and keys (learned scale), as in SD3 and ViT-22B:
+    it bounds the attention logits, so a head cannot collapse onto a few keys early in training
+    and starve the others of gradient (measured on the Shapes World text cross-attention, where
+    the unnormalised heads ignored the shape word entirely).
+    """
 
     def __init__(self, dim: int, num_heads: int, context_dim: int | None = None, bias: bool = True,
-                 backend: str = "sdpa"):
+                 backend: str = "sdpa", qk_norm: bool = False):
         super().__init__()
-        if dim % num_heads:
+        if not isinstance(num_heads, int) or num_heads <= 0 or dim % num_heads:
             raise ValueError(f"hidden size {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         context_dim = context_dim or dim
@@ -88,6 +94,8 @@ class Attention(nn.Module):
         self.to_k = nn.Linear(context_dim, dim, bias=bias)
         self.to_v = nn.Linear(context_dim, dim, bias=bias)
         self.to_out = nn.Linear(dim, dim, bias=True)
+        self.norm_q = nn.RMSNorm(dim // num_heads, eps=1e-6) if qk_norm else None
+        self.norm_k = nn.RMSNorm(dim // num_heads, eps=1e-6) if qk_norm else None
         self.backend = resolve_backend(backend)
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,6 +109,8 @@ class Attention(nn.Module):
         q = self.split_heads(self.to_q(x))
         k = self.split_heads(self.to_k(context))
         v = self.split_heads(self.to_v(context))
+        if self.norm_q is not None:
+            q, k = self.norm_q(q), self.norm_k(k)
         out = ATTENTION_BACKENDS[self.backend](q, k, v, bias)  # (B, H, Tq, Dh)
         return self.to_out(out.transpose(1, 2).flatten(2))  # (B, Tq, D)
 

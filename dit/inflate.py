@@ -73,7 +73,8 @@ def inflate_image_to_video(image: DiT, video: VideoDiT) -> list[str]:
     of the token grid).
     """
     ic, vc = image.config, video.config
-    for key in ("hidden_size", "depth", "num_heads", "text_dim", "pooled_dim", "in_channels", "text_standardization"):
+    for key in ("hidden_size", "depth", "num_heads", "text_dim", "pooled_dim", "in_channels", "text_standardization",
+                "qk_norm", "cross_attention_heads"):
         _need(ic.get(key) == vc.get(key), f"{key}: {ic.get(key)!r} in the image model, {vc.get(key)!r} in the video model")
     _need(ic.get("adaln") == "single", f"the image model must use adaln='single' (it uses {ic.get('adaln')!r})")
     _need(image.out_channels == video.out_channels, "different output channels")

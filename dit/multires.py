@@ -143,6 +143,8 @@ class MultiResDiT(DiT):
         branch_depths: tuple = (1, 1, 1),
         branch_upsampling: str = "nearest",
         text_standardization: bool = False,
+        qk_norm: bool = False,
+        cross_attention_heads: int | None = None,
     ):
         if patch_size != 2 ** len(branch_channels):
             raise ValueError(f"patch_size {patch_size} must be 2**{len(branch_channels)} "
@@ -156,7 +158,8 @@ class MultiResDiT(DiT):
                          pooled_dim=pooled_dim, adaln=adaln, size_conditioning=size_conditioning,
                          timestep_freq_shift=timestep_freq_shift, interpolation_scale=interpolation_scale,
                          norm_eps=norm_eps, attention_bias=attention_bias, attention_backend=attention_backend,
-                         text_standardization=text_standardization)
+                         text_standardization=text_standardization, qk_norm=qk_norm,
+                         cross_attention_heads=cross_attention_heads)
         self.final_layer.linear = nn.Linear(hidden_size, self.out_channels)  # coarse head: (B, T, C)
         nn.init.zeros_(self.final_layer.linear.weight)
         nn.init.zeros_(self.final_layer.linear.bias)

@@ -39,12 +39,13 @@ class DiTBlock(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, adaln: str = "zero",
                  cross_attention: bool = False, norm_eps: float = 1e-6, attention_bias: bool = True,
-                 attention_backend: str = "sdpa"):
+                 attention_backend: str = "sdpa", qk_norm: bool = False, cross_attention_heads: int | None = None):
         super().__init__()
         self.adaln = adaln
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.attn1 = Attention(dim, num_heads, bias=attention_bias, backend=attention_backend)
-        self.attn2 = (Attention(dim, num_heads, bias=attention_bias, backend=attention_backend)
+        self.attn1 = Attention(dim, num_heads, bias=attention_bias, backend=attention_backend, qk_norm=qk_norm)
+        self.attn2 = (Attention(dim, cross_attention_heads or num_heads, bias=attention_bias,
+                                backend=attention_backend, qk_norm=qk_norm)
                       if cross_attention else None)
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=norm_eps)
         hidden = int(dim * mlp_ratio)
@@ -121,6 +122,9 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
       embedding when `pooled_dim` is set.
     - `adaln="zero"`: each block maps c to its own modulation (DiT); `adaln="single"`: one shared
       map of c plus a per-block table (PixArt-α).
+    - `qk_norm`: RMS-normalised queries and keys in every attention (see `Attention`);
+      `cross_attention_heads`: heads of the text cross-attention (default `num_heads`) — more,
+      narrower heads let each caption word find a head of its own.
     """
 
     _supports_gradient_checkpointing = True
@@ -149,6 +153,8 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
         attention_bias: bool = True,
         attention_backend: str = "sdpa",
         text_standardization: bool = False,
+        qk_norm: bool = False,
+        cross_attention_heads: int | None = None,
     ):
         super().__init__()
         if condition not in ("class", "text"):
@@ -173,7 +179,8 @@ class DiT(ModelMixin, ConfigMixin, CacheMixin):
 
         self.transformer_blocks = nn.ModuleList([
             DiTBlock(hidden_size, num_heads, mlp_ratio, adaln, cross_attention=condition == "text",
-                     norm_eps=norm_eps, attention_bias=attention_bias, attention_backend=attention_backend)
+                     norm_eps=norm_eps, attention_bias=attention_bias, attention_backend=attention_backend,
+                     qk_norm=qk_norm, cross_attention_heads=cross_attention_heads)
             for _ in range(depth)
         ])
         self.final_layer = FinalLayer(hidden_size, patch_size, self.out_channels, adaln)

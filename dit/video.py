@@ -65,19 +65,19 @@ class VideoDiTBlock(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, attention_layout: str = "factorised",
                  norm_eps: float = 1e-6, attention_bias: bool = True, attention_backend: str = "sdpa",
-                 mlp_activation: str = "gelu_tanh"):
+                 mlp_activation: str = "gelu_tanh", qk_norm: bool = False, cross_attention_heads: int | None = None):
         super().__init__()
         self.factorised = attention_layout == "factorised"
 
-        def attention():
-            return Attention(dim, num_heads, bias=attention_bias, backend=attention_backend)
+        def attention(heads=num_heads):
+            return Attention(dim, heads, bias=attention_bias, backend=attention_backend, qk_norm=qk_norm)
 
         self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.attn1 = attention()  # within a frame (factorised) or over the whole clip (full)
         if self.factorised:
             self.norm_temporal = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
             self.attn_temporal = attention()
-        self.attn2 = attention()  # to the text
+        self.attn2 = attention(cross_attention_heads or num_heads)  # to the text
         self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=norm_eps)
         hidden = int(dim * mlp_ratio)
         gelu = nn.GELU(approximate="tanh" if mlp_activation == "gelu_tanh" else "none")
@@ -134,7 +134,8 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
 
     `branch_channels=()` predicts patches directly; otherwise patch_size must be
     2**len(branch_channels) and refine branches bring the coarse prediction to full size.
-    `mlp_activation` picks the MLP's GELU (see MLP_ACTIVATIONS).
+    `mlp_activation` picks the MLP's GELU (see MLP_ACTIVATIONS); `qk_norm` and
+    `cross_attention_heads` as in `DiT`.
     """
 
     _supports_gradient_checkpointing = True
@@ -164,6 +165,8 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         attention_backend: str = "sdpa",
         text_standardization: bool = False,
         mlp_activation: str = "gelu_tanh",
+        qk_norm: bool = False,
+        cross_attention_heads: int | None = None,
     ):
         super().__init__()
         if mlp_activation not in MLP_ACTIVATIONS:
@@ -189,7 +192,7 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         self.adaln_single = nn.Linear(hidden_size, n_mod * hidden_size)
         self.transformer_blocks = nn.ModuleList([
             VideoDiTBlock(hidden_size, num_heads, mlp_ratio, attention_layout, norm_eps, attention_bias,
-                          attention_backend, mlp_activation)
+                          attention_backend, mlp_activation, qk_norm, cross_attention_heads)
             for _ in range(depth)
         ])
         # multi-resolution: one value per channel per token, refined below; else whole patches

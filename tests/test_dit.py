@@ -77,10 +77,31 @@ def test_attention_kernels_agree():
             set_attention_backend(model, "xformers")
 
 
+def test_qk_norm_makes_attention_blind_to_the_scale_of_queries_and_keys():
+    """What qk_norm is for: a head's logits cannot grow by scaling q/k, so it cannot collapse that way."""
+    from dit.attention import Attention
+
+    g = torch.Generator().manual_seed(0)
+    x, ctx = torch.randn(2, 6, 32, generator=g), torch.randn(2, 4, 32, generator=g)
+    for qk_norm in (True, False):
+        torch.manual_seed(0)
+        attn = Attention(32, 4, qk_norm=qk_norm).eval()
+        before = attn(x, ctx)
+        with torch.no_grad():
+            for lin in (attn.to_q, attn.to_k):
+                lin.weight.mul_(20)
+                lin.bias.mul_(20)
+        after = attn(x, ctx)
+        assert torch.allclose(before, after, atol=1e-4) == qk_norm
+    with pytest.raises(ValueError, match="not divisible by num_heads 3"):
+        DiT(hidden_size=32, num_heads=2, cross_attention_heads=3, condition="text", text_dim=16)
+
+
+@pytest.mark.parametrize("extra", [{}, dict(qk_norm=True, cross_attention_heads=8)])
 @pytest.mark.parametrize("cls", [DiT, MultiResDiT])
-def test_save_and_load_round_trip(cls, tmp_path):
+def test_save_and_load_round_trip(cls, extra, tmp_path):
     kw = dict(sample_size=16, in_channels=3, hidden_size=32, depth=2, num_heads=2, condition="text",
-              text_dim=16, pooled_dim=16)
+              text_dim=16, pooled_dim=16, **extra)
     kw.update(dict(patch_size=4, branch_channels=(16, 8), branch_depths=(1, 1)) if cls is MultiResDiT
               else dict(patch_size=2))
     model = randomize(cls(**kw)).eval()
@@ -90,6 +111,9 @@ def test_save_and_load_round_trip(cls, tmp_path):
     public = lambda cfg: json.loads(json.dumps({k: v for k, v in cfg.items() if not k.startswith("_")}))
     assert type(loaded) is cls and public(loaded.config) == public(model.config)
     assert torch.equal(loaded(**inputs).sample, model(**inputs).sample)
+    if extra:
+        block = loaded.transformer_blocks[0]
+        assert block.attn2.num_heads == 8 and block.attn1.num_heads == 2 and block.attn1.norm_q is not None
 
 
 def test_multires_predicts_every_resolution():

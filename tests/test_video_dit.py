@@ -182,11 +182,12 @@ def test_first_block_cache_attaches_and_threshold_zero_is_exact(layout):
 
 # ------------------------------------------------------------------ starting from an image model
 
-def _image_and_video(video_overrides=None):
+def _image_and_video(video_overrides=None, **extra):
     """A randomised 16x16 image MultiResDiT at patch 4 and an 8x8 VideoDiT at patch 2: the same 4x4 token grid."""
     from dit import MultiResDiT
 
-    common = dict(hidden_size=32, depth=2, num_heads=2, text_dim=16, pooled_dim=16, text_standardization=True)
+    common = dict(hidden_size=32, depth=2, num_heads=2, text_dim=16, pooled_dim=16, text_standardization=True,
+                  **extra)
     image = randomize(MultiResDiT(sample_size=16, patch_size=4, branch_channels=(8, 8), branch_depths=(1, 1),
                                   **common), seed=1, std=0.1).eval()
     for s in (image.text_standardizer, image.pooled_standardizer):
@@ -196,13 +197,19 @@ def _image_and_video(video_overrides=None):
     return image, randomize(VideoDiT(**video_kw), seed=2, std=0.1).eval()
 
 
-def test_inflated_video_model_is_the_image_model_per_frame(monkeypatch):
+@pytest.mark.parametrize("extra", [{}, dict(qk_norm=True, cross_attention_heads=4)])
+def test_inflated_video_model_is_the_image_model_per_frame(monkeypatch, extra):
     """With its temporal positions removed, the inflated video model's 8x8 prediction for each frame equals
     the image model's 8x8 (second-level) prediction for that frame up-sampled 2x: the same function."""
     from dit import video as video_module
     from dit.inflate import inflate_image_to_video
 
-    image, video = _image_and_video()
+    image, video = _image_and_video(**extra)
+    if extra:  # the q/k norms' scales are weights too: make them differ from their init so copying shows
+        with torch.no_grad():
+            for block in image.transformer_blocks:
+                block.attn2.norm_q.weight.uniform_(0.5, 1.5)
+        assert video.transformer_blocks[0].attn2.num_heads == 4
     left = inflate_image_to_video(image, video)
     assert "given_embedding" in left and "transformer_blocks.0.attn_temporal" in left
     monkeypatch.setattr(video_module, "sincos_1d", lambda d, pos: torch.zeros(len(pos), d))
@@ -238,7 +245,9 @@ def test_inflated_temporal_attention_learns():
                                               (dict(depth=3), "depth"),
                                               (dict(patch_size=8, sample_size=32, branch_channels=(8, 8, 8),
                                                     branch_depths=(1, 1, 1)), "patch size"),
-                                              (dict(text_standardization=False), "text_standardization")])
+                                              (dict(text_standardization=False), "text_standardization"),
+                                              (dict(qk_norm=True), "qk_norm"),
+                                              (dict(cross_attention_heads=4), "cross_attention_heads")])
 def test_inflate_rejects_mismatched_models(overrides, named):
     from dit.inflate import InflateError, inflate_image_to_video
 
