@@ -146,10 +146,10 @@ class TrainConfig:
                  and all(isinstance(w, (int, float)) and w >= 0 for w in self.branch_loss_weights)),
              f"branch_loss_weights must be null or a list of non-negative numbers, got {self.branch_loss_weights!r}")
         if self.contrast_attribute is not None:
-            from world.dataset import CONTRAST_ATTRIBUTES
+            from world.vocab import IMAGE_ATTRIBUTES
 
-            need(self.contrast_attribute in CONTRAST_ATTRIBUTES and self.task == "t2i",
-                 f"contrast_attribute must be null or, for task 't2i', one of {sorted(CONTRAST_ATTRIBUTES)}; "
+            need(self.contrast_attribute in IMAGE_ATTRIBUTES and self.task == "t2i",
+                 f"contrast_attribute must be null or, for task 't2i', one of {sorted(IMAGE_ATTRIBUTES)}; "
                  f"got {self.contrast_attribute!r} (task {self.task!r})")
             need(isinstance(self.batch_size, int) and self.batch_size % 2 == 0,
                  f"contrast_attribute needs an even batch_size, got {self.batch_size!r}")

@@ -43,7 +43,7 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
     """The batch a process trains on at `step` (1-based), a pure function of (cfg, step, rank)."""
     rng, gen = step_generators(cfg.seed, step, rank)
     given_mask = None
-    contrast = cfg.task == "t2i" and cfg.contrast_attribute is not None and step >= cfg.contrast_from_step
+    contrast = cfg.contrast_attribute is not None and step >= cfg.contrast_from_step  # t2i only (config)
     if cfg.task == "t2v":
         clips, captions, _ = world.make_video_batch(cfg.batch_size, cfg.resolution, cfg.num_frames, rng,
                                                     split="train", drop_prob=cfg.caption_drop_prob)

@@ -13,10 +13,7 @@ from .captions import caption, video_caption
 from .render import render_image, render_video
 from .scene import ImageSpec, as_rng, is_held_out, sample_spec, split_specs
 from .video_scene import VideoSpec, sample_video_spec, video_split_specs
-from .vocab import BACKGROUNDS, COLOURS, MOTIONS, POSITIONS, SHAPES, SIZES
-
-CONTRAST_ATTRIBUTES = {"colour": COLOURS, "shape": SHAPES, "size": SIZES, "position": POSITIONS,
-                       "background": BACKGROUNDS}
+from .vocab import IMAGE_ATTRIBUTES, MOTIONS
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -53,10 +50,10 @@ def make_batch(n: int, resolution: int = 64, rng_or_seed=0, split: str = "train"
 def twin_spec(spec: ImageSpec, attribute: str, rng, split: str = "train") -> ImageSpec:
     """`spec` with `attribute` changed to another value drawn uniformly among those that keep the
     combination in `split` (the spec itself when no other value does)."""
-    if attribute not in CONTRAST_ATTRIBUTES:
-        raise ValueError(f"unknown contrast attribute {attribute!r}; expected one of {sorted(CONTRAST_ATTRIBUTES)}")
+    if attribute not in IMAGE_ATTRIBUTES:
+        raise ValueError(f"unknown contrast attribute {attribute!r}; expected one of {sorted(IMAGE_ATTRIBUTES)}")
     split_specs(split)  # validates the split's name
-    options = [ImageSpec(**{**spec.as_dict(), attribute: value}) for value in CONTRAST_ATTRIBUTES[attribute]
+    options = [ImageSpec(**{**spec.as_dict(), attribute: value}) for value in IMAGE_ATTRIBUTES[attribute]
                if value != getattr(spec, attribute)]
     options = [o for o in options if split == "any" or is_held_out(o) == (split == "heldout")]
     return options[int(rng.integers(len(options)))] if options else spec
@@ -71,7 +68,7 @@ def make_contrast_batch(n: int, resolution: int = 64, rng_or_seed=0, split: str 
     Why: a detail such as shape changes few pixels, so in a batch of unrelated scenes its share of
     the loss gradient drowns in the noise of everything else; a twin pair trained on the same noise
     and sigma (training.data) cancels what the two share and leaves the difference the caption's
-    word must explain. Each item on its own is still an ordinary sample of the split.
+    word must explain. Every item is a scene of the split.
     """
     if n % 2:
         raise ValueError(f"a contrast batch needs an even size, got {n}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .vocab import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES
+from .vocab import BACKGROUNDS, COLOURS, IMAGE_ATTRIBUTES, POSITIONS, SHAPES, SIZES
 
 SPLITS = ("train", "heldout", "any")
 HELDOUT_MODULUS = 20  # one combination in ~20 is held out (~5%)
@@ -33,9 +33,8 @@ class ImageSpec:
     background: str
 
     def __post_init__(self):
-        for field, value, allowed in (("colour", self.colour, COLOURS), ("shape", self.shape, SHAPES),
-                                      ("size", self.size, SIZES), ("position", self.position, POSITIONS),
-                                      ("background", self.background, BACKGROUNDS)):
+        for field, allowed in IMAGE_ATTRIBUTES.items():
+            value = getattr(self, field)
             if value not in allowed:
                 raise ValueError(f"unknown {field} {value!r}; expected one of {list(allowed)}")
 

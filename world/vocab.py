@@ -41,6 +41,12 @@ POSITIONS: dict[str, tuple[int, int]] = {
     "bottom right": (2, 2),
 }
 
+# Each attribute of a still image and the words it can take (ImageSpec's fields, in order).
+IMAGE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "colour": tuple(COLOURS), "shape": SHAPES, "size": tuple(SIZES), "position": tuple(POSITIONS),
+    "background": tuple(BACKGROUNDS),
+}
+
 # Video motions.
 MOTIONS: tuple[str, ...] = ("moving left", "moving right", "moving up", "moving down",
                             "growing", "shrinking", "spinning", "still")
