@@ -230,6 +230,32 @@ def test_branch_losses_are_weighted_against_the_pooled_target():
         flow_matching_loss(Oracle(target), x0, noise, torch.full((2,), 0.5), {}, [0.25, 1.0])
 
 
+
+def test_pair_term_is_the_antisymmetric_share_of_the_mse_and_is_added_with_its_weight():
+    g = torch.Generator().manual_seed(2)
+    x0, noise = torch.randn(4, 3, 8, 8, generator=g), torch.randn(4, 3, 8, 8, generator=g)
+    guess = torch.randn(4, 3, 8, 8, generator=g)
+    err = guess - (noise - x0)
+    plain, parts0 = flow_matching_loss(Oracle(guess), x0, noise, torch.full((4,), 0.5), {})
+    loss, parts = flow_matching_loss(Oracle(guess), x0, noise, torch.full((4,), 0.5), {}, pair_weight=3.0)
+    symmetric = 0.25 * (err[0::2] + err[1::2]).pow(2).mean()
+    assert torch.allclose(symmetric + parts["pair"], plain, atol=1e-6)  # the MSE splits exactly in two
+    assert torch.allclose(loss, plain + 3.0 * torch.tensor(parts["pair"]), atol=1e-6)
+    # a left-out pair does not count: only pair 0's difference remains
+    _, masked = flow_matching_loss(Oracle(guess), x0, noise, torch.full((4,), 0.5), {}, pair_weight=1.0,
+                                   pair_mask=torch.tensor([True, False]))
+    assert masked["pair"] == pytest.approx(0.25 * (err[0] - err[1]).pow(2).mean().item(), rel=1e-5)
+    with pytest.raises(ValueError, match="odd batch of 3"):
+        flow_matching_loss(Oracle(guess[:3]), x0[:3], noise[:3], torch.full((3,), 0.5), {}, pair_weight=1.0)
+
+
+def test_contrast_loss_weight_is_checked():
+    base = tiny_config().to_dict()
+    with pytest.raises(ConfigError, match="contrast_loss_weight must be >= 0, got -1"):
+        TrainConfig.from_dict({**base, "contrast_attribute": "shape", "batch_size": 8, "contrast_loss_weight": -1})
+    with pytest.raises(ConfigError, match="contrast_loss_weight 2 needs contrast_attribute"):
+        TrainConfig.from_dict({**base, "contrast_loss_weight": 2})
+
 # ---------------------------------------------------------------------------- data and text
 
 
@@ -329,6 +355,14 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, minilm):
     assert opt_a["lr_scheduler"] == opt_b["lr_scheduler"]
     assert torch.equal(opt_a["optimizer"]["state"][0]["exp_avg_sq"], opt_b["optimizer"]["state"][0]["exp_avg_sq"])
 
+
+def test_contrast_loss_weight_starts_at_its_step(tmp_path, minilm):
+    base = tiny_config(total_steps=3, contrast_attribute="shape", batch_size=8, cfg_dropout=0.0, eval_every=0)
+    plain = train(base, tmp_path / "plain", echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    weighted = train(dataclasses.replace(base, contrast_loss_weight=5.0, contrast_loss_from_step=3),
+                     tmp_path / "weighted", echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    assert weighted.losses[:2] == plain.losses[:2]  # same batches, same weights until step 3
+    assert weighted.losses[2] > plain.losses[2] + 1e-6  # then the twins' error difference is added
 
 def test_resume_refuses_a_different_model(trained_run):
     cfg, out, _ = trained_run

@@ -45,6 +45,9 @@ class TrainConfig:
     contrast_attribute: str | None = None        # t2i: batch of twin pairs differing only in this
                                                  # attribute, same noise and sigma (world.make_contrast_batch)
     contrast_from_step: int = 1                  # ... from this step on (earlier steps: ordinary batches)
+    contrast_loss_weight: float = 0.0            # extra weight on the twins' error difference (the part
+                                                 # of the loss only the contrast attribute explains)
+    contrast_loss_from_step: int = 1             # ... from this step on
     cfg_dropout: float = 0.1                     # caption replaced by "" (classifier-free guidance)
     text_max_length: int = 32                    # MiniLM tokens; the exported pipeline uses the same
     # objective: sigma = sigmoid(N(mean, std)) (SD3's logit-normal)
@@ -119,7 +122,7 @@ class TrainConfig:
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value > 0,
                  f"{name} must be a positive integer, got {value!r}")
-        for name in ("warmup_steps", "eval_every", "seed", "contrast_from_step"):
+        for name in ("warmup_steps", "eval_every", "seed", "contrast_from_step", "contrast_loss_from_step"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
                  f"{name} must be a non-negative integer, got {value!r}")
@@ -153,6 +156,10 @@ class TrainConfig:
                  f"got {self.contrast_attribute!r} (task {self.task!r})")
             need(isinstance(self.batch_size, int) and self.batch_size % 2 == 0,
                  f"contrast_attribute needs an even batch_size, got {self.batch_size!r}")
+        need(isinstance(self.contrast_loss_weight, (int, float)) and self.contrast_loss_weight >= 0,
+             f"contrast_loss_weight must be >= 0, got {self.contrast_loss_weight!r}")
+        need(not self.contrast_loss_weight or self.contrast_attribute is not None,
+             f"contrast_loss_weight {self.contrast_loss_weight!r} needs contrast_attribute (twin batches)")
         need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from and self.task == "t2v"),
              f"init_from must be null or, for task 't2v', a folder path; got {self.init_from!r} (task {self.task!r})")
         if not problems:

@@ -60,7 +60,8 @@ def pool_to(target: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor, cond: dict,
                        branch_loss_weights: list[float] | None = None,
-                       given_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+                       given_mask: torch.Tensor | None = None, pair_weight: float = 0.0,
+                       pair_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     """MSE between the model's velocity and noise - x0 (plus weighted branch terms).
 
     x0, noise: (B, C, H, W) images or (B, C, F, H, W) clips, float32; sigma: (B,); cond: the
@@ -68,6 +69,11 @@ def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torc
     pooled_text (B, E)). given_mask (clips, (B, F) bool): those frames enter clean, the model is
     told which through its `given_mask` argument, and the loss covers only the other frames —
     VDT's mask modelling, matching how the video pipeline puts given frames back at every step.
+    pair_weight > 0: items 2k, 2k+1 are twins (same scene, noise and sigma; captions differing in
+    one attribute). For a pair the MSE splits exactly into ½‖e_a + e_b‖² + ½‖e_a − e_b‖² (e = pred −
+    target); the second part is the only one the differing word can lower, and it is a few pixels
+    of the image, so it is added again × pair_weight (pairs where pair_mask (B/2,) is True:
+    callers leave out pairs whose captions were dropped for guidance, which no word tells apart).
     Returns (scalar loss for backward, {"mse": main term, "branch<i>": each branch term} as floats).
     """
     x_t = noisy_input(x0, noise, sigma)
@@ -91,6 +97,16 @@ def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torc
 
     mse = mse_of(out.sample, target)
     loss, parts = mse, {"mse": mse.detach().item()}
+    if pair_weight:
+        if out.sample.shape[0] % 2:
+            raise ValueError(f"pair_weight needs twin pairs, got an odd batch of {out.sample.shape[0]}")
+        err = out.sample.float() - target
+        diff = (err[0::2] - err[1::2]).pow(2).flatten(1).mean(1)  # (B/2,)
+        keep = torch.ones_like(diff) if pair_mask is None else pair_mask.to(diff.dtype)
+        # ¼ · mean over pairs: the share of `mse` this part is when every pair is kept
+        pair_term = 0.25 * (diff * keep).sum() / keep.sum().clamp(min=1)
+        loss = loss + pair_weight * pair_term
+        parts["pair"] = pair_term.detach().item()
 
     branches = getattr(out, "branch_samples", None) or []
     if branches and branch_loss_weights is None:  # shown once: the default filter dedups by line
