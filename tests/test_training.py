@@ -359,10 +359,34 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, minilm):
 def test_contrast_loss_weight_starts_at_its_step(tmp_path, minilm):
     base = tiny_config(total_steps=3, contrast_attribute="shape", batch_size=8, cfg_dropout=0.0, eval_every=0)
     plain = train(base, tmp_path / "plain", echo=quiet, text_cache=TextEmbeddingCache(*minilm))
-    weighted = train(dataclasses.replace(base, contrast_loss_weight=5.0, contrast_loss_from_step=3),
+    weighted = train(dataclasses.replace(base, stages=[{"from_step": 3, "contrast_loss_weight": 5.0}]),
                      tmp_path / "weighted", echo=quiet, text_cache=TextEmbeddingCache(*minilm))
     assert weighted.losses[:2] == plain.losses[:2]  # same batches, same weights until step 3
     assert weighted.losses[2] > plain.losses[2] + 1e-6  # then the twins' error difference is added
+
+
+def test_stages_change_the_recipe_from_their_step_and_are_checked():
+    cfg = tiny_config(stages=[{"from_step": 3, "sigma_uniform_frac": 0.5}, {"from_step": 5, "cfg_dropout": 0.0}])
+    assert cfg.at_step(2) is cfg
+    assert cfg.at_step(3).sigma_uniform_frac == 0.5 and cfg.at_step(4).cfg_dropout == cfg.cfg_dropout
+    assert cfg.at_step(9).sigma_uniform_frac == 0.5 and cfg.at_step(9).cfg_dropout == 0.0
+    assert torch.equal(batch_for_step(cfg, 2).sigma, batch_for_step(tiny_config(), 2).sigma)
+    base = tiny_config().to_dict()
+    for stages, message in (
+            ([{"from_step": 3, "lr": 1.0}], r"stages\[0\] may not change \['lr'\]"),
+            ([{"from_step": 3}, {"from_step": 3}], r"stages\[1\].from_step must be an integer above .* \(3\), got 3"),
+            ([{"cfg_dropout": 0.2}], r"stages\[0\].from_step must be an integer above .* got None"),
+            ([{"from_step": 2, "cfg_dropout": 2.0}], r"stages\[0\].*cfg_dropout must be in \[0, 1\], got 2.0"),
+            ("later", "stages must be null or a list of objects, got 'later'")):
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig.from_dict({**base, "stages": stages})
+
+
+def test_sigma_uniform_frac_puts_training_at_low_noise():
+    base = tiny_config(batch_size=64, sigma_shift=8.0)
+    mixed = dataclasses.replace(base, sigma_uniform_frac=0.5)
+    low = lambda cfg: sum((batch_for_step(cfg, s).sigma < 0.3).sum().item() for s in range(1, 9))
+    assert low(base) < 10 < 60 < low(mixed)  # shift 8 leaves ~1% below 0.3; half uniform gives ~15%
 
 def test_resume_refuses_a_different_model(trained_run):
     cfg, out, _ = trained_run

@@ -20,6 +20,11 @@ class ConfigError(ValueError):
 LR_SCHEDULES = ("constant", "cosine")
 TASKS = ("t2i", "t2v")
 MIXED_PRECISION = ("no", "bf16", "fp16")
+# what a stage may change mid-run: what batches are drawn and how the loss weighs them (the model,
+# optimiser, schedule and the exported sampler's shift stay one thing for the whole run)
+STAGE_FIELDS = ("caption_drop_prob", "paraphrase", "contrast_attribute", "contrast_from_step",
+                "contrast_loss_weight", "cfg_dropout", "sigma_logit_mean", "sigma_logit_std",
+                "sigma_uniform_frac", "branch_loss_weights", "mask_mode_weights")
 
 
 @dataclass
@@ -47,7 +52,6 @@ class TrainConfig:
     contrast_from_step: int = 1                  # ... from this step on (earlier steps: ordinary batches)
     contrast_loss_weight: float = 0.0            # extra weight on the twins' error difference (the part
                                                  # of the loss only the contrast attribute explains)
-    contrast_loss_from_step: int = 1             # ... from this step on
     cfg_dropout: float = 0.1                     # caption replaced by "" (classifier-free guidance)
     text_max_length: int = 32                    # MiniLM tokens; the exported pipeline uses the same
     # objective: sigma = sigmoid(N(mean, std)) (SD3's logit-normal)
@@ -55,6 +59,8 @@ class TrainConfig:
     sigma_logit_std: float = 1.0
     sigma_shift: float = 1.0                     # sigma -> s·sigma / (1 + (s-1)·sigma); the exported
                                                  # scheduler's `shift` is the same s (SD3's shift)
+    sigma_uniform_frac: float = 0.0              # this share of sigmas drawn uniform in (0, 1) instead,
+                                                 # unshifted: keeps the last, low-noise steps trained
     branch_loss_weights: list[float] | None = None  # one per `branch_samples` output, coarse to fine
     init_from: str | None = None                 # t2v: an image model (pipeline or transformer folder)
                                                  # whose weights a fresh run starts from (dit.inflate)
@@ -76,6 +82,9 @@ class TrainConfig:
     eval_prompts: int = 64                       # world.eval_prompts(n, "heldout", seed=0)
     eval_steps: int = 20                         # sampler steps at evaluation
     eval_guidance: float = 4.0
+    # a recipe that changes on the way: [{"from_step": N, <field>: value, ...}, ...], applied in
+    # order from step N on; only the data and objective fields in STAGE_FIELDS may change
+    stages: list | None = None
 
     # ------------------------------------------------------------------ loading
 
@@ -122,11 +131,11 @@ class TrainConfig:
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value > 0,
                  f"{name} must be a positive integer, got {value!r}")
-        for name in ("warmup_steps", "eval_every", "seed", "contrast_from_step", "contrast_loss_from_step"):
+        for name in ("warmup_steps", "eval_every", "seed", "contrast_from_step"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
                  f"{name} must be a non-negative integer, got {value!r}")
-        for name in ("caption_drop_prob", "cfg_dropout", "ema_decay"):
+        for name in ("caption_drop_prob", "cfg_dropout", "ema_decay", "sigma_uniform_frac"):
             value = getattr(self, name)
             need(isinstance(value, (int, float)) and 0 <= value <= 1, f"{name} must be in [0, 1], got {value!r}")
         need(isinstance(self.lr, (int, float)) and self.lr > 0, f"lr must be positive, got {self.lr!r}")
@@ -162,6 +171,7 @@ class TrainConfig:
              f"contrast_loss_weight {self.contrast_loss_weight!r} needs contrast_attribute (twin batches)")
         need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from and self.task == "t2v"),
              f"init_from must be null or, for task 't2v', a folder path; got {self.init_from!r} (task {self.task!r})")
+        self._validate_stages(need, source)
         if not problems:
             try:
                 self.model_class()
@@ -169,6 +179,40 @@ class TrainConfig:
                 problems.append(str(err))
         if problems:
             raise ConfigError(f"{source}: " + "; ".join(problems))
+
+    def _validate_stages(self, need, source: str) -> None:
+        if self.stages is None:
+            return
+        if not (isinstance(self.stages, list) and all(isinstance(st, dict) for st in self.stages)):
+            need(False, f"stages must be null or a list of objects, got {self.stages!r}")
+            return
+        last, well_formed = 0, True
+        for i, stage in enumerate(self.stages):
+            start = stage.get("from_step")
+            ok_start = isinstance(start, int) and not isinstance(start, bool) and start > last
+            need(ok_start, f"stages[{i}].from_step must be an integer above the previous stage's ({last}), "
+                           f"got {start!r}")
+            last = start if ok_start else last
+            bad = sorted(set(stage) - {"from_step"} - set(STAGE_FIELDS))
+            need(not bad, f"stages[{i}] may not change {bad}; a stage may change {list(STAGE_FIELDS)}")
+            well_formed = well_formed and ok_start and not bad
+        if well_formed:  # each stage's recipe must itself be valid (e.g. no negative weights)
+            for i, stage in enumerate(self.stages):
+                changes = {k: v for k, v in stage.items() if k in STAGE_FIELDS}
+                try:
+                    dataclasses.replace(self, stages=None, **changes).validate(f"{source} stages[{i}]")
+                except ConfigError as err:
+                    need(False, str(err))
+
+    def at_step(self, step: int) -> "TrainConfig":
+        """The recipe in force at `step` (1-based): this one with every stage up to `step` applied."""
+        if not self.stages:
+            return self
+        changes = {}
+        for stage in self.stages:
+            if stage["from_step"] <= step:
+                changes.update({k: v for k, v in stage.items() if k != "from_step"})
+        return dataclasses.replace(self, **changes) if changes else self
 
     def model_class(self) -> type:
         """The backbone class `dit.<model>` (a diffusers ModelMixin)."""

@@ -41,6 +41,7 @@ def step_generators(seed: int, step: int, rank: int = 0) -> tuple[np.random.Gene
 
 def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
     """The batch a process trains on at `step` (1-based), a pure function of (cfg, step, rank)."""
+    cfg = cfg.at_step(step)
     rng, gen = step_generators(cfg.seed, step, rank)
     given_mask = None
     contrast = cfg.contrast_attribute is not None and step >= cfg.contrast_from_step  # t2i only (config)
@@ -61,8 +62,11 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
     dropped = (torch.rand(draws, generator=gen) < cfg.cfg_dropout).repeat_interleave(group).tolist()
     captions = ["" if drop else c for c, drop in zip(captions, dropped)]
     noise = torch.randn((draws, *x0.shape[1:]), generator=gen).repeat_interleave(group, dim=0)
-    sigma = shift_sigmas(sample_sigmas(draws, cfg.sigma_logit_mean, cfg.sigma_logit_std, gen),
-                         cfg.sigma_shift).repeat_interleave(group)
+    sigma = shift_sigmas(sample_sigmas(draws, cfg.sigma_logit_mean, cfg.sigma_logit_std, gen), cfg.sigma_shift)
+    if cfg.sigma_uniform_frac:  # drawn only when asked, so recipes without it keep their batches
+        uniform = torch.rand(draws, generator=gen).clamp(1e-5, 1 - 1e-5)
+        sigma = torch.where(torch.rand(draws, generator=gen) < cfg.sigma_uniform_frac, uniform, sigma)
+    sigma = sigma.repeat_interleave(group)
     if cfg.task == "t2v":
         from dit.video_masks import sample_frame_masks
 

@@ -171,12 +171,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
         batch = batch_for_step(cfg, step, accelerator.process_index)
         cond = text_cache.lookup(batch.captions, device)
         given = None if batch.given_mask is None else batch.given_mask.to(device)
+        now = cfg.at_step(step)  # the recipe's stage in force
         pair_weight, pair_mask = 0.0, None
-        if cfg.contrast_loss_weight and step >= max(cfg.contrast_from_step, cfg.contrast_loss_from_step):
-            pair_weight = cfg.contrast_loss_weight
+        if now.contrast_loss_weight and now.contrast_attribute is not None and step >= now.contrast_from_step:
+            pair_weight = now.contrast_loss_weight
             pair_mask = torch.tensor([c != "" for c in batch.captions[0::2]], device=device)
         loss, _parts = flow_matching_loss(model, batch.x0.to(device), batch.noise.to(device),
-                                          batch.sigma.to(device), cond, cfg.branch_loss_weights, given,
+                                          batch.sigma.to(device), cond, now.branch_loss_weights, given,
                                           pair_weight, pair_mask)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
