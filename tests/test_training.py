@@ -388,6 +388,29 @@ def test_sigma_uniform_frac_puts_training_at_low_noise():
     low = lambda cfg: sum((batch_for_step(cfg, s).sigma < 0.3).sum().item() for s in range(1, 9))
     assert low(base) < 10 < 60 < low(mixed)  # shift 8 leaves ~1% below 0.3; half uniform gives ~15%
 
+
+def test_wsd_schedule_is_constant_then_linear_to_zero():
+    from training.lr_schedule import lr_factor
+
+    factors = [lr_factor(s, 2, 10, "wsd", decay_steps=4) for s in range(10)]
+    assert factors == [0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]
+    base = tiny_config().to_dict()
+    with pytest.raises(ConfigError, match="decay_steps must be 1..total_steps for lr_schedule 'wsd'.*got 0"):
+        TrainConfig.from_dict({**base, "lr_schedule": "wsd"})
+    with pytest.raises(ConfigError, match="decay_steps must be .* got 5 \\(lr_schedule 'constant'\\)"):
+        TrainConfig.from_dict({**base, "decay_steps": 5})
+
+
+def test_a_resumed_run_follows_its_new_lr_schedule(tmp_path, minilm):
+    """Extending a constant-lr run with a decay phase: the checkpoint's saved schedule must not win."""
+    cfg = tiny_config(total_steps=4, checkpoint_every=4, warmup_steps=0, lr_schedule="constant", eval_every=0)
+    train(cfg, tmp_path, echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    longer = dataclasses.replace(cfg, total_steps=8, lr_schedule="wsd", decay_steps=4, log_every=1)
+    train(longer, tmp_path, echo=quiet, text_cache=TextEmbeddingCache(*minilm))
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    lrs = {r["step"]: r["lr"] for r in rows if r["kind"] == "train" and r["step"] > 4}
+    assert lrs == pytest.approx({5: 0.75 * cfg.lr, 6: 0.5 * cfg.lr, 7: 0.25 * cfg.lr, 8: 0.0})
+
 def test_resume_refuses_a_different_model(trained_run):
     cfg, out, _ = trained_run
     other = dataclasses.replace(cfg, model_kwargs={**cfg.model_kwargs, "depth": 3})

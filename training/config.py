@@ -17,7 +17,7 @@ class ConfigError(ValueError):
     """A training config that cannot be used: the message names the file and the bad keys/values."""
 
 
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "wsd")
 TASKS = ("t2i", "t2v")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 # what a stage may change mid-run: what batches are drawn and how the loss weighs them (the model,
@@ -66,7 +66,8 @@ class TrainConfig:
                                                  # whose weights a fresh run starts from (dit.inflate)
     # optimisation
     lr: float = 3e-4
-    lr_schedule: str = "constant"                # after warm-up: "constant" or "cosine" (to 0)
+    lr_schedule: str = "constant"                # after warm-up: "constant", "cosine" (to 0) or "wsd"
+    decay_steps: int = 0                         # wsd: linear decay to 0 over the last decay_steps
     warmup_steps: int = 500
     total_steps: int = 20000
     weight_decay: float = 0.0
@@ -150,6 +151,11 @@ class TrainConfig:
         need(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
              f"adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)!r}")
         need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        need(isinstance(self.decay_steps, int) and not isinstance(self.decay_steps, bool)
+             and 0 <= self.decay_steps <= (self.total_steps if isinstance(self.total_steps, int) else 0)
+             and (self.decay_steps > 0) == (self.lr_schedule == "wsd"),
+             f"decay_steps must be 1..total_steps for lr_schedule 'wsd' and 0 otherwise, got {self.decay_steps!r} "
+             f"(lr_schedule {self.lr_schedule!r})")
         need(self.mixed_precision in MIXED_PRECISION,
              f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         need(isinstance(self.model_kwargs, dict), f"model_kwargs must be an object, got {self.model_kwargs!r}")

@@ -41,7 +41,7 @@ from .evaluate import evaluate
 from .export import export_pipeline
 from .flow_matching import flow_matching_loss
 from .init_from import init_video_from_image
-from .lr_schedule import build_lr_scheduler
+from .lr_schedule import build_lr_scheduler, follow_config
 from .run_log import RunLog
 from .text_cache import TextEmbeddingCache
 from .text_stats import fit_text_standardization, training_captions
@@ -92,7 +92,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
     ema = EMA(model, cfg.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas),
                                   weight_decay=cfg.weight_decay)
-    lr_scheduler = build_lr_scheduler(optimizer, cfg.warmup_steps, cfg.total_steps, cfg.lr_schedule)
+    lr_scheduler = build_lr_scheduler(optimizer, cfg.warmup_steps, cfg.total_steps, cfg.lr_schedule,
+                                      cfg.decay_steps)
     log = RunLog(out_dir / LOG)
 
     step, elapsed_before = 0, 0.0
@@ -105,6 +106,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
     if checkpoint is not None:
         check_resumable(read_state(checkpoint)["config"], cfg, out_dir)
         state = load_checkpoint(checkpoint, model, ema.model, optimizer, lr_scheduler)
+        follow_config(lr_scheduler, cfg.warmup_steps, cfg.total_steps, cfg.lr_schedule, cfg.decay_steps)
         step, elapsed_before = state["step"], state["elapsed"]
         if main:
             log.truncate_after(step)  # drop rows of steps the killed run did after its checkpoint
