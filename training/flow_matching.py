@@ -74,7 +74,8 @@ def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torc
     target); the second part is the only one the differing word can lower, and it is a few pixels
     of the image, so it is added again × pair_weight (pairs where pair_mask (B/2,) is True:
     callers leave out pairs whose captions were dropped for guidance, which no word tells apart).
-    Returns (scalar loss for backward, {"mse": main term, "branch<i>": each branch term} as floats).
+    Returns (scalar loss for backward, {"mse": main term, "pair": the pair term if any, "branch<i>": each
+    branch term} as floats).
     """
     x_t = noisy_input(x0, noise, sigma)
     extra = {}
