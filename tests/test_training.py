@@ -156,10 +156,11 @@ def test_contrast_batches_share_noise_sigma_and_dropout_within_a_pair():
     plain = batch_for_step(tiny_config(batch_size=8, cfg_dropout=0.5), 4)
     before = batch_for_step(cfg, 4)  # before contrast_from_step: the ordinary batch, unchanged
     assert torch.equal(before.x0, plain.x0) and torch.equal(before.noise, plain.noise)
-    assert not torch.equal(plain.noise[0], plain.noise[1])
+    assert not torch.equal(plain.noise[0], plain.noise[1]) and not before.twins
     seen_drop = False
     for step in range(5, 25):
         batch = batch_for_step(cfg, step)
+        assert batch.twins
         assert torch.equal(batch.noise[0::2], batch.noise[1::2]) and torch.equal(batch.sigma[0::2], batch.sigma[1::2])
         assert not torch.equal(batch.noise[0], batch.noise[2])
         for a, b in zip(batch.captions[0::2], batch.captions[1::2]):

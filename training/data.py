@@ -23,13 +23,15 @@ from .flow_matching import sample_sigmas, shift_sigmas
 class StepBatch:
     """x0: (B, 3, H, W) images or (B, 3, F, H, W) clips in [-1, 1]; captions: B strings ("" where
     dropped for CFG); noise: like x0, standard normal; sigma: (B,) in (0, 1); given_mask: clips
-    only, (B, F) bool, True = a frame given clean (VDT mask modelling)."""
+    only, (B, F) bool, True = a frame given clean (VDT mask modelling); twins: items 2k, 2k+1 are
+    contrast twins (same scene, noise and sigma)."""
 
     x0: torch.Tensor
     captions: list[str]
     noise: torch.Tensor
     sigma: torch.Tensor
     given_mask: torch.Tensor | None = None
+    twins: bool = False
 
 
 def step_generators(seed: int, step: int, rank: int = 0) -> tuple[np.random.Generator, torch.Generator]:
@@ -71,4 +73,4 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
         from dit.video_masks import sample_frame_masks
 
         given_mask = sample_frame_masks(cfg.batch_size, cfg.num_frames, gen, weights=cfg.mask_mode_weights)
-    return StepBatch(x0=x0, captions=captions, noise=noise, sigma=sigma, given_mask=given_mask)
+    return StepBatch(x0=x0, captions=captions, noise=noise, sigma=sigma, given_mask=given_mask, twins=contrast)

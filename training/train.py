@@ -175,7 +175,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
         given = None if batch.given_mask is None else batch.given_mask.to(device)
         now = cfg.at_step(step)  # the recipe's stage in force
         pair_weight, pair_mask = 0.0, None
-        if now.contrast_loss_weight and now.contrast_attribute is not None and step >= now.contrast_from_step:
+        if batch.twins and now.contrast_loss_weight:
             pair_weight = now.contrast_loss_weight
             pair_mask = torch.tensor([c != "" for c in batch.captions[0::2]], device=device)
         loss, _parts = flow_matching_loss(model, batch.x0.to(device), batch.noise.to(device),
