@@ -50,7 +50,7 @@ def our_cache_settings(quick: bool) -> list[Setting]:
         "bwcache": [BWCacheConfig(threshold=x) for x in (0.05, 0.1, 0.2)],
         "fbcache": [FBCacheConfig(threshold=x) for x in (0.03, 0.05, 0.1, 0.2)],
         "taylorseer": [TaylorSeerConfig(interval=n) for n in (2, 3, 4, 6)],
-        "cg-taylor": [CGTaylorConfig(threshold=x) for x in (0.005, 0.01, 0.02, 0.05)],
+        "cg-taylor": [CGTaylorConfig(threshold=x) for x in (0.05, 0.1, 0.2, 0.3)],
     }
     if quick:
         grid = {method: configs[:1] for method, configs in grid.items()}

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from diffusers.hooks import HookRegistry
 from torch import nn
 
-from .blocks import find_blocks, find_features
-from .hooks import BLOCK_HOOK, FEATURE_HOOK, STEP_HOOK, Attachment, BlockHook, Context, FeatureHook, StepHook
+from .blocks import find_blocks, find_features, find_head
+from .hooks import (BLOCK_HOOK, FEATURE_HOOK, HEAD_HOOK, STEP_HOOK, Attachment, BlockHook, Context, FeatureHook,
+                    HeadHook, StepHook)
 from .methods import make_policy, method_name
 
 ATTR = "_ditkit_acceleration"
@@ -78,6 +79,9 @@ def apply_acceleration(transformer: nn.Module, config) -> None:
             for name, module in find_features(block):
                 hook = FeatureHook(att, f"{key}.{name}")
                 HookRegistry.check_if_exists_or_initialize(module).register_hook(hook, FEATURE_HOOK)
+    if policy.uses_head:
+        for key, module in find_head(transformer):
+            HookRegistry.check_if_exists_or_initialize(module).register_hook(HeadHook(att, key), HEAD_HOOK)
     _invalidate(transformer)
     setattr(transformer, ATTR, att)
 
@@ -88,7 +92,7 @@ def remove_acceleration(transformer: nn.Module) -> None:
     if att is None or not att.attached:
         return
     registry = HookRegistry.check_if_exists_or_initialize(transformer)
-    for name in (STEP_HOOK, BLOCK_HOOK, FEATURE_HOOK):
+    for name in (STEP_HOOK, BLOCK_HOOK, FEATURE_HOOK, HEAD_HOOK):
         registry.remove_hook(name, recurse=True)
     _invalidate(transformer)
     att.attached = False

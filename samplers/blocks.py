@@ -25,6 +25,11 @@ Tensors = tuple[torch.Tensor, ...]
 # direct children of a block whose outputs TaylorSeer forecasts: attention and MLP/feed-forward
 FEATURE_PREFIXES = ("attn", "mlp", "ff")
 
+# ModuleLists of a model that run after its blocks, on their output: ditkit's MultiResDiT and
+# VideoDiT refine branches. Cheap heads (a final norm + linear) are not listed: forecasting them
+# saves nothing, but a refine branch is a quarter of the shipped image model's forward.
+HEAD_IDENTIFIERS = ("branches",)
+
 
 def find_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """[(key, block)] for every transformer block, e.g. ("temporal_transformer_blocks.3", block)."""
@@ -32,6 +37,15 @@ def find_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, child in model.named_children():
         if name in _ALL_TRANSFORMER_BLOCK_IDENTIFIERS and isinstance(child, nn.ModuleList):
             found += [(f"{name}.{i}", block) for i, block in enumerate(child)]
+    return found
+
+
+def find_head(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """[(key, module)] for each module that runs after the blocks (see HEAD_IDENTIFIERS), e.g. ("branches.0", branch)."""
+    found = []
+    for name, child in model.named_children():
+        if name in HEAD_IDENTIFIERS and isinstance(child, nn.ModuleList):
+            found += [(f"{name}.{i}", module) for i, module in enumerate(child)]
     return found
 
 

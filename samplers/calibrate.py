@@ -30,7 +30,7 @@ DEFAULT_CANDIDATES = (
     FBCacheConfig(threshold=0.05), FBCacheConfig(threshold=0.1), FBCacheConfig(threshold=0.2),
     BWCacheConfig(threshold=0.1), BWCacheConfig(threshold=0.2),
     TaylorSeerConfig(interval=3), TaylorSeerConfig(interval=5),
-    CGTaylorConfig(threshold=0.01), CGTaylorConfig(threshold=0.03),
+    CGTaylorConfig(threshold=0.1), CGTaylorConfig(threshold=0.2),
     IntervalCacheConfig(interval=2),
 )
 

@@ -7,6 +7,7 @@ each block (and, for TaylorSeer, each attention/MLP) call to the policy.
   with `set_num_steps`, else the config's).
 - `BlockHook` on each block: builds a `BlockCall` and asks the policy to compute or skip it.
 - `FeatureHook` on attention/MLP modules: asks the policy to compute or forecast them.
+- `HeadHook` on modules after the blocks (refine branches): the same, for the head.
 
 State lives in one `ContextStates` (a diffusers `StateManager`) per attachment, so every cache
 context has its own, pipelines' `cache_context(...)` select it, and diffusers'
@@ -27,7 +28,8 @@ from .blocks import BlockCall, BlockIO
 
 logger = logging.getLogger(__name__)
 
-STEP_HOOK, BLOCK_HOOK, FEATURE_HOOK = "ditkit_accel_step", "ditkit_accel_block", "ditkit_accel_feature"
+STEP_HOOK, BLOCK_HOOK, FEATURE_HOOK, HEAD_HOOK = ("ditkit_accel_step", "ditkit_accel_block", "ditkit_accel_feature",
+                                                  "ditkit_accel_head")
 
 
 @dataclass(frozen=True)
@@ -239,3 +241,14 @@ class FeatureHook(ModelHook):
     def reset_state(self, module):
         self.states.reset()
         return module
+
+
+class HeadHook(FeatureHook):
+    """On a module that runs after the blocks (a refine branch): computed, or forecast by the policy."""
+
+    def new_forward(self, module, *args, **kwargs) -> Any:
+        state: ContextState = self.states.get_state()
+        run = lambda: self.fn_ref.original_forward(*args, **kwargs)  # noqa: E731
+        if not state.in_step:
+            return run()
+        return self.attachment.policy.forward_head(state.data, state.step, self.key, run)

@@ -326,6 +326,60 @@ def test_taylorseer_and_cg_taylor_forecast_polynomial_features_exactly(order):
         torch.testing.assert_close(out, reference, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("forecast_head", [True, False])
+def test_cg_taylor_forecasts_the_refine_branch_on_skipped_steps(forecast_head):
+    """MultiResDiT's refine branch runs after the blocks: with forecast_head a skipped step does not
+    run it (its stem conv is not called), without it every forward does; both stay close."""
+    model, shape, fwd = build("multires", std=0.05)
+    reference = trajectory(model, fwd, shape, steps=8, speed=0.2)
+    ran = []
+    handle = model.branches[0].stem.register_forward_hook(lambda *_: ran.append(1))
+    with samplers.accelerated(model, CGTaylorConfig(threshold=float("inf"), forecast_head=forecast_head)):
+        samplers.set_num_steps(model, 8)
+        out = trajectory(model, fwd, shape, steps=8, speed=0.2)
+        st = samplers.stats(model)
+    handle.remove()
+    depth = len(model.transformer_blocks)
+    full_forwards = (st.computed - st.forwards) // (depth - 1)  # the first block runs in every forward
+    assert 0 < full_forwards < st.forwards == 16
+    assert len(ran) == (full_forwards if forecast_head else 16)
+    assert 0 < relative(out, reference) < 0.1
+    assert not [m for m in model.modules() if getattr(m, "_diffusers_hook", None) is not None and m._diffusers_hook.hooks]
+
+
+class ShiftBlock(nn.Module):
+    """Adds s to a (large) input: its residual changes by 1/s per step, its output hardly at all."""
+
+    def forward(self, hidden_states, s):
+        return hidden_states + s
+
+
+class ShiftModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.transformer_blocks = nn.ModuleList([ShiftBlock() for _ in range(3)])
+
+    def forward(self, hidden_states, s):
+        for block in self.transformer_blocks:
+            hidden_states = block(hidden_states, s)
+        return hidden_states
+
+
+def test_fbcache_gates_on_the_first_blocks_residual_not_its_output():
+    model = ShiftModel()
+    x = torch.full((2, 4), 1000.0)
+    # the output moves by 1/1001 per step (would reuse at 0.05); the residual by >= 1/6 (must not)
+    with samplers.accelerated(model, FBCacheConfig(threshold=0.05)):
+        out = torch.stack([model(x, float(s)) for s in range(1, 7)])
+        st = samplers.stats(model)
+    assert st.skipped == 0
+    assert torch.equal(out, torch.stack([x + 3 * s for s in range(1, 7)]))
+    with samplers.accelerated(model, FBCacheConfig(threshold=0.5)):  # changes below 1/2 from s=3 on: reused
+        for s in range(1, 7):
+            model(x, float(s))
+        assert samplers.stats(model).skipped > 0
+
+
 # ---------------------------------------------------------------- blocks returning two streams
 
 
@@ -389,6 +443,7 @@ def test_blocks_returning_two_streams(reuse):
     (lambda: TaylorSeerConfig(formula="euler"), "unknown formula 'euler'"),
     (lambda: CGTaylorConfig(threshold=float("nan")), "threshold must be a number >= 0, got nan"),
     (lambda: CGTaylorConfig(target="middle"), "unknown target 'middle'"),
+    (lambda: CGTaylorConfig(forecast_head="yes"), "forecast_head must be True or False, got 'yes'"),
     (lambda: samplers.make_config("magic"), "unknown cache method 'magic'"),
     (lambda: samplers.make_config("interval", threshold=0.1), "'interval' takes no threshold"),
     (lambda: samplers.make_config("none", interval=2), "'none' takes no interval"),
