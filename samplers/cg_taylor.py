@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from .blocks import add, sub
 from .change import relative_l1
-from .checks import integer_at_least, non_negative, one_of, optional_steps
+from .checks import boolean, integer_at_least, non_negative, one_of, optional_steps
 from .policy import Policy
 from .taylor import FORMULAS, Forecaster
 
@@ -58,8 +58,7 @@ class CGTaylorConfig:
         one_of("target", self.target, TARGETS)
         one_of("formula", self.formula, FORMULAS)
         optional_steps("num_inference_steps", self.num_inference_steps)
-        if not isinstance(self.forecast_head, bool):
-            raise ValueError(f"forecast_head must be True or False, got {self.forecast_head!r}")
+        boolean("forecast_head", self.forecast_head)
 
 
 class CGTaylorState:

@@ -327,20 +327,26 @@ def test_taylorseer_and_cg_taylor_forecast_polynomial_features_exactly(order):
 
 
 @pytest.mark.parametrize("forecast_head", [True, False])
-def test_cg_taylor_forecasts_the_refine_branch_on_skipped_steps(forecast_head):
+@pytest.mark.parametrize("method", ["cg-taylor", "taylorseer"])
+def test_forecasting_policies_forecast_the_refine_branch_on_skipped_steps(method, forecast_head):
     """MultiResDiT's refine branch runs after the blocks: with forecast_head a skipped step does not
     run it (its stem conv is not called), without it every forward does; both stay close."""
     model, shape, fwd = build("multires", std=0.05)
     reference = trajectory(model, fwd, shape, steps=8, speed=0.2)
     ran = []
     handle = model.branches[0].stem.register_forward_hook(lambda *_: ran.append(1))
-    with samplers.accelerated(model, CGTaylorConfig(threshold=float("inf"), forecast_head=forecast_head)):
+    config = CGTaylorConfig(threshold=float("inf"), forecast_head=forecast_head) if method == "cg-taylor" else \
+        TaylorSeerConfig(interval=3, order=1, forecast_head=forecast_head)
+    with samplers.accelerated(model, config):
         samplers.set_num_steps(model, 8)
         out = trajectory(model, fwd, shape, steps=8, speed=0.2)
         st = samplers.stats(model)
     handle.remove()
     depth = len(model.transformer_blocks)
-    full_forwards = (st.computed - st.forwards) // (depth - 1)  # the first block runs in every forward
+    if method == "cg-taylor":
+        full_forwards = (st.computed - st.forwards) // (depth - 1)  # the first block runs in every forward
+    else:
+        full_forwards = st.computed // depth  # TaylorSeer counts a block computed on full steps only
     assert 0 < full_forwards < st.forwards == 16
     assert len(ran) == (full_forwards if forecast_head else 16)
     assert 0 < relative(out, reference) < 0.1
@@ -444,6 +450,7 @@ def test_blocks_returning_two_streams(reuse):
     (lambda: CGTaylorConfig(threshold=float("nan")), "threshold must be a number >= 0, got nan"),
     (lambda: CGTaylorConfig(target="middle"), "unknown target 'middle'"),
     (lambda: CGTaylorConfig(forecast_head="yes"), "forecast_head must be True or False, got 'yes'"),
+    (lambda: TaylorSeerConfig(forecast_head=1), "forecast_head must be True or False, got 1"),
     (lambda: samplers.make_config("magic"), "unknown cache method 'magic'"),
     (lambda: samplers.make_config("interval", threshold=0.1), "'interval' takes no threshold"),
     (lambda: samplers.make_config("none", interval=2), "'none' takes no interval"),
