@@ -151,6 +151,16 @@ def test_sigma_shift_is_the_schedulers_shift():
         TrainConfig.from_dict({**tiny_config().to_dict(), "sigma_shift": -1})
 
 
+def test_sample_shift_sets_the_samplers_shift_only():
+    """sample_shift changes the eval/export sampler, not the training noise levels."""
+    cfg = tiny_config(sigma_shift=8.0, sample_shift=3.0)
+    assert cfg.sampling_shift == 3.0 and tiny_config(sigma_shift=8.0).sampling_shift == 8.0
+    assert torch.equal(batch_for_step(cfg, 7).sigma, batch_for_step(tiny_config(sigma_shift=8.0), 7).sigma)
+    for bad in (0, -2, "3", True):
+        with pytest.raises(ConfigError, match=f"sample_shift must be positive .*got {bad!r}"):
+            TrainConfig.from_dict({**tiny_config().to_dict(), "sample_shift": bad})
+
+
 def test_contrast_batches_share_noise_sigma_and_dropout_within_a_pair():
     cfg = tiny_config(contrast_attribute="shape", contrast_from_step=5, batch_size=8, cfg_dropout=0.5)
     plain = batch_for_step(tiny_config(batch_size=8, cfg_dropout=0.5), 4)
@@ -529,6 +539,20 @@ def test_export_of_a_run_without_checkpoint_is_a_clear_error(tmp_path, capsys):
 
     assert export_main(["--run", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "no checkpoint in" in capsys.readouterr().err
+
+
+def test_export_sample_shift_overrides_the_recipes(trained_run, tmp_path, capsys):
+    from training.export import main as export_main
+
+    cfg, out, _ = trained_run
+    shift_of = lambda folder: json.loads((folder / "scheduler" / "scheduler_config.json").read_text())["shift"]  # noqa: E731
+    assert export_main(["--run", str(out), "--out", str(tmp_path / "recipe")]) == 0
+    assert shift_of(tmp_path / "recipe") == cfg.sampling_shift
+    assert export_main(["--run", str(out), "--out", str(tmp_path / "three"), "--sample-shift", "3"]) == 0
+    assert shift_of(tmp_path / "three") == 3.0
+    assert export_main(["--run", str(out), "--out", str(tmp_path / "bad"), "--sample-shift", "0"]) == 2
+    assert "--sample-shift must be positive, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 # ---------------------------------------------------------------------------- text-to-video

@@ -59,6 +59,8 @@ class TrainConfig:
     sigma_logit_std: float = 1.0
     sigma_shift: float = 1.0                     # sigma -> s·sigma / (1 + (s-1)·sigma); the exported
                                                  # scheduler's `shift` is the same s (SD3's shift)
+    sample_shift: float | None = None            # the eval and exported sampler's shift instead, when
+                                                 # sampling does better with another (None: sigma_shift)
     sigma_uniform_frac: float = 0.0              # this share of sigmas drawn uniform in (0, 1) instead,
                                                  # unshifted: keeps the last, low-noise steps trained
     branch_loss_weights: list[float] | None = None  # one per `branch_samples` output, coarse to fine
@@ -148,6 +150,9 @@ class TrainConfig:
              f"sigma_logit_std must be positive, got {self.sigma_logit_std!r}")
         need(isinstance(self.sigma_shift, (int, float)) and self.sigma_shift > 0,
              f"sigma_shift must be positive, got {self.sigma_shift!r}")
+        need(self.sample_shift is None or (isinstance(self.sample_shift, (int, float))
+                                           and not isinstance(self.sample_shift, bool) and self.sample_shift > 0),
+             f"sample_shift must be positive (or null: sigma_shift), got {self.sample_shift!r}")
         need(len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
              f"adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)!r}")
         need(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
@@ -219,6 +224,11 @@ class TrainConfig:
             if stage["from_step"] <= step:
                 changes.update({k: v for k, v in stage.items() if k != "from_step"})
         return dataclasses.replace(self, **changes) if changes else self
+
+    @property
+    def sampling_shift(self) -> float:
+        """The shift of the sampler the eval and the exported pipeline use."""
+        return self.sigma_shift if self.sample_shift is None else self.sample_shift
 
     def model_class(self) -> type:
         """The backbone class `dit.<model>` (a diffusers ModelMixin)."""

@@ -24,7 +24,7 @@ def evaluate(transformer, text_encoder, tokenizer, cfg, batch_size: int = 16) ->
     chunk of prompts has its own seeded generator, so a score is repeatable and does not depend
     on earlier chunks.
     """
-    pipe = make_pipeline(transformer, cfg.text_max_length, text_encoder, tokenizer, cfg.sigma_shift)
+    pipe = make_pipeline(transformer, cfg.text_max_length, text_encoder, tokenizer, cfg.sampling_shift)
     pipe.set_progress_bar_config(disable=True)
     was_training = transformer.training
     transformer.eval()

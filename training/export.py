@@ -5,7 +5,7 @@ The folder holds the transformer and the flow-matching scheduler but not MiniLM:
 `model_index.json` names `text_encoder_package`, and `TextToImagePipeline.from_pretrained`
 loads the encoder from that package — the shipped model stays a few MiB.
 
-CLI: `python -m training.export --run runs/t2i --out DIR [--weights ema|model]`.
+CLI: `python -m training.export --run runs/t2i --out DIR [--weights ema|model] [--sample-shift S]`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None, shift: float = 1.0):
     """The flow-matching pipeline inference will use around `transformer` (image or video);
-    `shift` is the training config's `sigma_shift`."""
+    `shift` is the training config's `sampling_shift`."""
     from dit import VideoDiT
     from pipelines.default_model import shapes_pipeline, shapes_t2v_pipeline
 
@@ -52,18 +52,21 @@ def _readable_by_all(folder: Path) -> None:
             f.chmod(0o666 & ~umask)
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, weights: str = "ema") -> Path:
-    """Export the latest checkpoint of a training run (`ema` or raw `model` weights)."""
+def export_run(run_dir: str | Path, out_dir: str | Path, weights: str = "ema", shift: float | None = None) -> Path:
+    """Export the latest checkpoint of a training run (`ema` or raw `model` weights); `shift`
+    overrides the recipe's sampler shift (`sampling_shift`)."""
     from .checkpoint import find_checkpoint, load_weights, read_state
     from .config import ConfigError, TrainConfig
 
     checkpoint = find_checkpoint(run_dir)
     if checkpoint is None:
         raise ConfigError(f"no checkpoint in {str(run_dir)!r} (expected {run_dir}/checkpoint/state.json)")
+    if shift is not None and not shift > 0:
+        raise ConfigError(f"--sample-shift must be positive, got {shift:g}")
     cfg = TrainConfig.from_dict(read_state(checkpoint)["config"], source=f"{checkpoint}/state.json")
     model = cfg.build_model().eval()
     load_weights(checkpoint, model, weights)
-    return export_pipeline(model, out_dir, cfg.text_max_length, cfg.sigma_shift)
+    return export_pipeline(model, out_dir, cfg.text_max_length, cfg.sampling_shift if shift is None else shift)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,11 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="training output folder (holds checkpoint/)")
     parser.add_argument("--out", required=True, help="pipeline folder to write")
     parser.add_argument("--weights", choices=("ema", "model"), default="ema")
+    parser.add_argument("--sample-shift", type=float, default=None, metavar="S",
+                        help="the exported scheduler's shift (default: the recipe's sample_shift, else sigma_shift)")
     args = parser.parse_args(argv)
     from .config import ConfigError
 
     try:
-        path = export_run(args.run, args.out, args.weights)
+        path = export_run(args.run, args.out, args.weights, args.sample_shift)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -153,7 +153,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
         if main:
             t0 = time.perf_counter()
             score = evaluate(ema.model, text_cache.text_encoder, text_cache.tokenizer, cfg)
-            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sigma_shift)
+            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sampling_shift)
             row = {"kind": "eval", "step": step, **score, "eval_s": round(time.perf_counter() - t0, 2)}
             log.write(row)
             result.last_eval = row
@@ -164,7 +164,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
     if step >= stop:
         say(f"nothing to do: checkpoint is at step {step}, stop is {stop}")
         if main and not (out_dir / PIPELINE / "model_index.json").is_file():
-            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sigma_shift)
+            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sampling_shift)
         return result
 
     while step < stop:
