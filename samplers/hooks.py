@@ -224,6 +224,7 @@ class FeatureHook(ModelHook):
     """On an attention or MLP module inside a block: computed, or forecast by the policy."""
 
     _is_stateful = True
+    policy_method = "forward_feature"
 
     def __init__(self, attachment: Attachment, key: str):
         super().__init__()
@@ -236,7 +237,7 @@ class FeatureHook(ModelHook):
         run = lambda: self.fn_ref.original_forward(*args, **kwargs)  # noqa: E731
         if not state.in_step:
             return run()
-        return self.attachment.policy.forward_feature(state.data, state.step, self.key, run)
+        return getattr(self.attachment.policy, self.policy_method)(state.data, state.step, self.key, run)
 
     def reset_state(self, module):
         self.states.reset()
@@ -246,9 +247,4 @@ class FeatureHook(ModelHook):
 class HeadHook(FeatureHook):
     """On a module that runs after the blocks (a refine branch): computed, or forecast by the policy."""
 
-    def new_forward(self, module, *args, **kwargs) -> Any:
-        state: ContextState = self.states.get_state()
-        run = lambda: self.fn_ref.original_forward(*args, **kwargs)  # noqa: E731
-        if not state.in_step:
-            return run()
-        return self.attachment.policy.forward_head(state.data, state.step, self.key, run)
+    policy_method = "forward_head"
