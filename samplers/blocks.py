@@ -31,22 +31,23 @@ FEATURE_PREFIXES = ("attn", "mlp", "ff")
 HEAD_IDENTIFIERS = ("branches",)
 
 
-def find_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """[(key, block)] for every transformer block, e.g. ("temporal_transformer_blocks.3", block)."""
+def _list_members(model: nn.Module, names) -> list[tuple[str, nn.Module]]:
+    """[("list.i", module)] for the members of each ModuleList child of `model` named in `names`."""
     found = []
     for name, child in model.named_children():
-        if name in _ALL_TRANSFORMER_BLOCK_IDENTIFIERS and isinstance(child, nn.ModuleList):
-            found += [(f"{name}.{i}", block) for i, block in enumerate(child)]
+        if name in names and isinstance(child, nn.ModuleList):
+            found += [(f"{name}.{i}", module) for i, module in enumerate(child)]
     return found
+
+
+def find_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """[(key, block)] for every transformer block, e.g. ("temporal_transformer_blocks.3", block)."""
+    return _list_members(model, _ALL_TRANSFORMER_BLOCK_IDENTIFIERS)
 
 
 def find_head(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """[(key, module)] for each module that runs after the blocks (see HEAD_IDENTIFIERS), e.g. ("branches.0", branch)."""
-    found = []
-    for name, child in model.named_children():
-        if name in HEAD_IDENTIFIERS and isinstance(child, nn.ModuleList):
-            found += [(f"{name}.{i}", module) for i, module in enumerate(child)]
-    return found
+    return _list_members(model, HEAD_IDENTIFIERS)
 
 
 def find_features(block: nn.Module) -> list[tuple[str, nn.Module]]:
