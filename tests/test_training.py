@@ -186,6 +186,46 @@ def test_contrast_batches_share_noise_sigma_and_dropout_within_a_pair():
         TrainConfig.from_dict({**tiny_config().to_dict(), "contrast_attribute": "shape", "batch_size": 7})
 
 
+def test_video_contrast_batches_share_noise_sigma_dropout_and_given_frames():
+    cfg = load_config(TINY_T2V)
+    plain = batch_for_step(dataclasses.replace(cfg, batch_size=8, cfg_dropout=0.5), 4)
+    cfg = dataclasses.replace(cfg, batch_size=8, cfg_dropout=0.5, contrast_attribute="motion", contrast_from_step=5)
+    before = batch_for_step(cfg, 4)  # before contrast_from_step: the ordinary batch, masks included
+    assert torch.equal(before.x0, plain.x0) and torch.equal(before.given_mask, plain.given_mask) and not before.twins
+    seen_drop = seen_given = False
+    for step in range(5, 15):
+        batch = batch_for_step(cfg, step)
+        assert batch.twins and batch.x0.shape[:3] == (8, 3, cfg.num_frames)
+        for field in (batch.noise, batch.sigma, batch.given_mask):
+            assert torch.equal(field[0::2], field[1::2])
+        seen_given |= bool(batch.given_mask.any())
+        for a, b in zip(batch.captions[0::2], batch.captions[1::2]):
+            assert (a == "") == (b == "")
+            seen_drop |= a == ""
+    assert seen_drop and seen_given
+    with pytest.raises(ConfigError, match="for task 't2i', one of .*got 'motion'"):
+        tiny_config(contrast_attribute="motion", batch_size=8).validate()
+
+
+def test_pair_term_of_clips_covers_generated_frames_only():
+    g = torch.Generator().manual_seed(3)
+    x0, noise = torch.randn(4, 3, 4, 8, 8, generator=g), torch.randn(4, 3, 4, 8, 8, generator=g)
+    guess = torch.randn(4, 3, 4, 8, 8, generator=g)
+    given = torch.tensor([[True, False, False, False]] * 2 + [[True, True, False, True]] * 2)
+
+    _, parts = flow_matching_loss(Oracle(guess), x0, noise, torch.full((4,), 0.5), {}, given_mask=given,
+                                  pair_weight=1.0)
+    err = guess - (noise - x0)
+    # pair 0 generates frames 1-3, pair 1 only frame 2; the given frames' differences do not count
+    want = 0.25 * 0.5 * ((err[0] - err[1])[:, 1:].pow(2).mean() + (err[2] - err[3])[:, 2].pow(2).mean())
+    assert parts["pair"] == pytest.approx(want.item(), rel=1e-5)
+    changed = guess.clone()
+    changed[0, :, 0] += 5.0  # a given frame's output: not trained, so no pair term either
+    _, again = flow_matching_loss(Oracle(changed), x0, noise, torch.full((4,), 0.5), {}, given_mask=given,
+                                  pair_weight=1.0)
+    assert again["pair"] == pytest.approx(parts["pair"], rel=1e-6)
+
+
 def test_pool_to_is_the_velocity_of_the_pooled_trajectory():
     g = torch.Generator().manual_seed(0)
     x0, noise = torch.rand(8, 3, 64, 64, generator=g) * 2 - 1, torch.randn(8, 3, 64, 64, generator=g)

@@ -222,6 +222,32 @@ def test_contrast_twins_differ_only_in_their_attribute(attribute):
         world.make_contrast_batch(8, 32, 0, attribute="texture")
 
 
+@pytest.mark.parametrize("attribute", ["shape", "motion", "colour"])
+def test_video_contrast_twins_differ_only_in_their_attribute(attribute):
+    clips, captions, specs = world.make_video_contrast_batch(16, 32, 4, 3, attribute=attribute)
+    assert clips.shape == (16, 4, 3, 32, 32) and not any(world.is_held_out(s.image_spec()) for s in specs)
+    for k in range(0, 16, 2):
+        a, b = specs[k], specs[k + 1]
+        assert getattr(a, attribute) != getattr(b, attribute)
+        assert {n: v for n, v in a.as_dict().items() if n != attribute} == \
+            {n: v for n, v in b.as_dict().items() if n != attribute}
+        assert world.is_valid_clip(b.size, b.shape, b.start_position, b.motion)  # drawable
+        assert captions[k + 1].replace(getattr(b, attribute), getattr(a, attribute)) == captions[k]
+        if attribute == "colour":  # same jitter and motion: only the object's pixels differ, in every frame
+            differs = (clips[k] != clips[k + 1]).any(1).flatten(1).float().mean(1)  # (T,) share of pixels
+            assert ((0 < differs) & (differs < 0.5)).all()
+    # circles never spin: a spinning clip's shape twin is never a circle, a circle's motion twin never spins
+    rng = np.random.default_rng(0)
+    spinning = world.VideoSpec("red", "square", "large", "center", "black", "spinning")
+    assert all(world.dataset.twin_video_spec(spinning, "shape", rng).shape != "circle" for _ in range(30))
+    circle = world.VideoSpec("red", "circle", "large", "center", "black", "still")
+    assert all(world.dataset.twin_video_spec(circle, "motion", rng).motion != "spinning" for _ in range(30))
+    with pytest.raises(ValueError, match="even size, got 5"):
+        world.make_video_contrast_batch(5, 32, 4, 0)
+    with pytest.raises(ValueError, match="unknown contrast attribute 'texture'"):
+        world.make_video_contrast_batch(4, 32, 4, 0, attribute="texture")
+
+
 def test_train_still_covers_every_word_and_pair():
     """Only whole combinations are held out: every value, and every pair of values of a
     held-out combination, is still seen in training."""

@@ -47,8 +47,8 @@ class TrainConfig:
     batch_size: int = 64                         # per process
     caption_drop_prob: float = 0.3               # leave out size / position / background each
     paraphrase: bool = True                      # draw caption wording from world.paraphrases
-    contrast_attribute: str | None = None        # t2i: batch of twin pairs differing only in this
-                                                 # attribute, same noise and sigma (world.make_contrast_batch)
+    contrast_attribute: str | None = None        # batch of twin pairs differing only in this attribute, same
+                                                 # noise, sigma (and t2v mask): world.make_(video_)contrast_batch
     contrast_from_step: int = 1                  # ... from this step on (earlier steps: ordinary batches)
     contrast_loss_weight: float = 0.0            # extra weight on the twins' error difference (the part
                                                  # of the loss only the contrast attribute explains)
@@ -169,11 +169,13 @@ class TrainConfig:
                  and all(isinstance(w, (int, float)) and w >= 0 for w in self.branch_loss_weights)),
              f"branch_loss_weights must be null or a list of non-negative numbers, got {self.branch_loss_weights!r}")
         if self.contrast_attribute is not None:
+            from world.dataset import VIDEO_ATTRIBUTES
             from world.vocab import IMAGE_ATTRIBUTES
 
-            need(self.contrast_attribute in IMAGE_ATTRIBUTES and self.task == "t2i",
-                 f"contrast_attribute must be null or, for task 't2i', one of {sorted(IMAGE_ATTRIBUTES)}; "
-                 f"got {self.contrast_attribute!r} (task {self.task!r})")
+            allowed = sorted(VIDEO_ATTRIBUTES if self.task == "t2v" else IMAGE_ATTRIBUTES)
+            need(self.contrast_attribute in allowed,
+                 f"contrast_attribute must be null or, for task {self.task!r}, one of {allowed}; "
+                 f"got {self.contrast_attribute!r}")
             need(isinstance(self.batch_size, int) and self.batch_size % 2 == 0,
                  f"contrast_attribute needs an even batch_size, got {self.batch_size!r}")
         need(isinstance(self.contrast_loss_weight, (int, float)) and self.contrast_loss_weight >= 0,

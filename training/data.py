@@ -24,7 +24,7 @@ class StepBatch:
     """x0: (B, 3, H, W) images or (B, 3, F, H, W) clips in [-1, 1]; captions: B strings ("" where
     dropped for CFG); noise: like x0, standard normal; sigma: (B,) in (0, 1); given_mask: clips
     only, (B, F) bool, True = a frame given clean (VDT mask modelling); twins: items 2k, 2k+1 are
-    contrast twins (same scene, noise and sigma)."""
+    contrast twins (same scene, noise and sigma; for clips the same given frames)."""
 
     x0: torch.Tensor
     captions: list[str]
@@ -46,10 +46,15 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
     cfg = cfg.at_step(step)
     rng, gen = step_generators(cfg.seed, step, rank)
     given_mask = None
-    contrast = cfg.contrast_attribute is not None and step >= cfg.contrast_from_step  # t2i only (config)
+    contrast = cfg.contrast_attribute is not None and step >= cfg.contrast_from_step
     if cfg.task == "t2v":
-        clips, captions, _ = world.make_video_batch(cfg.batch_size, cfg.resolution, cfg.num_frames, rng,
-                                                    split="train", drop_prob=cfg.caption_drop_prob)
+        if contrast:
+            clips, captions, _ = world.make_video_contrast_batch(
+                cfg.batch_size, cfg.resolution, cfg.num_frames, rng, split="train", drop_prob=cfg.caption_drop_prob,
+                attribute=cfg.contrast_attribute)
+        else:
+            clips, captions, _ = world.make_video_batch(cfg.batch_size, cfg.resolution, cfg.num_frames, rng,
+                                                        split="train", drop_prob=cfg.caption_drop_prob)
         x0 = clips.transpose(1, 2).contiguous()  # (B, F, 3, H, W) → (B, 3, F, H, W), the model's layout
     elif contrast:
         x0, captions, _ = world.make_contrast_batch(cfg.batch_size, cfg.resolution, rng, split="train",
@@ -72,5 +77,6 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
     if cfg.task == "t2v":
         from dit.video_masks import sample_frame_masks
 
-        given_mask = sample_frame_masks(cfg.batch_size, cfg.num_frames, gen, weights=cfg.mask_mode_weights)
+        given_mask = sample_frame_masks(draws, cfg.num_frames, gen, weights=cfg.mask_mode_weights)
+        given_mask = given_mask.repeat_interleave(group, dim=0)  # twins share their task too
     return StepBatch(x0=x0, captions=captions, noise=noise, sigma=sigma, given_mask=given_mask, twins=contrast)

@@ -69,11 +69,12 @@ def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torc
     pooled_text (B, E)). given_mask (clips, (B, F) bool): those frames enter clean, the model is
     told which through its `given_mask` argument, and the loss covers only the other frames —
     VDT's mask modelling, matching how the video pipeline puts given frames back at every step.
-    pair_weight > 0: items 2k, 2k+1 are twins (same scene, noise and sigma; captions differing in
-    one attribute). For a pair the MSE splits exactly into ½‖e_a + e_b‖² + ½‖e_a − e_b‖² (e = pred −
-    target); the second part is the only one the differing word can lower, and it is a few pixels
-    of the image, so it is added again × pair_weight (pairs where pair_mask (B/2,) is True:
-    callers leave out pairs whose captions were dropped for guidance, which no word tells apart).
+    pair_weight > 0: items 2k, 2k+1 are twins (same scene, noise, sigma and given frames; captions
+    differing in one attribute; for clips the pair term covers generated positions only). For a pair
+    the MSE splits exactly into ½‖e_a + e_b‖² + ½‖e_a − e_b‖² (e = pred − target); the second part
+    is the only one the differing word can lower, and it is a few pixels of the image, so it is
+    added again × pair_weight (pairs where pair_mask (B/2,) is True: callers leave out pairs whose
+    captions were dropped for guidance, which no word tells apart).
     Returns (scalar loss for backward, {"mse": main term, "pair": the pair term if any, "branch<i>": each
     branch term} as floats).
     """
@@ -102,7 +103,12 @@ def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torc
         if out.sample.shape[0] % 2:
             raise ValueError(f"pair_weight needs twin pairs, got an odd batch of {out.sample.shape[0]}")
         err = out.sample.float() - target
-        diff = (err[0::2] - err[1::2]).pow(2).flatten(1).mean(1)  # (B/2,)
+        sq = (err[0::2] - err[1::2]).pow(2)
+        if given_mask is None:
+            diff = sq.flatten(1).mean(1)  # (B/2,)
+        else:  # generated positions only, as masked_loss (twins share their given frames)
+            generated = (1 - keep_clean[0::2]).expand_as(sq)
+            diff = (sq * generated).flatten(1).sum(1) / generated.flatten(1).sum(1).clamp(min=1.0)
         keep = torch.ones_like(diff) if pair_mask is None else pair_mask.to(diff.dtype)
         # ¼ · mean over pairs: the share of `mse` this part is when every pair is kept
         pair_term = 0.25 * (diff * keep).sum() / keep.sum().clamp(min=1)

@@ -7,7 +7,7 @@ pixels, `captions` for the grammar, `oracle` / `video_oracle` for reading sample
 from .captions import (canonical_caption, caption, paraphrases, parse_caption, parse_video_caption,
                        video_caption)
 from .dataset import (eval_prompts, eval_specs, images_to_tensor, make_batch, make_contrast_batch,
-                      make_video_batch,
+                      make_video_batch, make_video_contrast_batch,
                       tensor_to_images, video_eval_prompts, video_eval_specs)
 from .layout import Pose, clip_poses, image_pose
 from .oracle import read_image, score
@@ -25,6 +25,6 @@ __all__ = [
     "caption", "canonical_caption", "paraphrases", "video_caption", "parse_caption",
     "parse_video_caption",
     "read_image", "score", "read_video", "score_video",
-    "make_batch", "make_contrast_batch", "make_video_batch", "eval_prompts", "eval_specs", "images_to_tensor",
+    "make_batch", "make_contrast_batch", "make_video_batch", "make_video_contrast_batch", "eval_prompts", "eval_specs", "images_to_tensor",
     "tensor_to_images", "video_eval_prompts", "video_eval_specs",
 ]

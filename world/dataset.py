@@ -12,7 +12,7 @@ import torch
 from .captions import caption, video_caption
 from .render import render_image, render_video
 from .scene import ImageSpec, as_rng, is_held_out, sample_spec, split_specs
-from .video_scene import VideoSpec, sample_video_spec, video_split_specs
+from .video_scene import DEFAULT_START, VideoSpec, is_valid_clip, sample_video_spec, video_split_specs
 from .vocab import IMAGE_ATTRIBUTES, MOTIONS
 
 
@@ -98,6 +98,53 @@ def make_video_batch(n: int, resolution: int = 32, num_frames: int = 16, rng_or_
         captions.append(video_caption(spec, rng, drop_prob=drop_prob))
         clips[i] = render_video(spec, num_frames=num_frames, resolution=resolution, rng=rng)
         specs.append(spec)
+    return images_to_tensor(clips), captions, specs
+
+
+VIDEO_ATTRIBUTES: dict[str, tuple[str, ...]] = {**IMAGE_ATTRIBUTES, "motion": MOTIONS}
+
+
+def twin_video_spec(spec: VideoSpec, attribute: str, rng, split: str = "train") -> VideoSpec:
+    """`spec` with `attribute` (an image attribute or the motion) changed to another value drawn
+    uniformly among those that keep the clip drawable (`is_valid_clip`) and in `split`; the spec
+    itself when no other value does."""
+    if attribute not in VIDEO_ATTRIBUTES:
+        raise ValueError(f"unknown contrast attribute {attribute!r}; expected one of {sorted(VIDEO_ATTRIBUTES)}")
+    split_specs(split)  # validates the split's name
+    options = []
+    for value in VIDEO_ATTRIBUTES[attribute]:
+        if value == getattr(spec, attribute):
+            continue
+        fields = {**spec.as_dict(), attribute: value}
+        start = fields["position"] if fields["position"] is not None else DEFAULT_START[fields["motion"]]
+        if not is_valid_clip(fields["size"], fields["shape"], start, fields["motion"]):
+            continue
+        twin = VideoSpec(**fields)
+        if split == "any" or is_held_out(twin.image_spec()) == (split == "heldout"):
+            options.append(twin)
+    return options[int(rng.integers(len(options)))] if options else spec
+
+
+def make_video_contrast_batch(n: int, resolution: int = 32, num_frames: int = 16, rng_or_seed=0,
+                              split: str = "train", drop_prob: float = 0.3, attribute: str = "shape"
+                              ) -> tuple[torch.Tensor, list[str], list[VideoSpec]]:
+    """Like `make_video_batch`, but clips 2k and 2k+1 are twins: the same scene, start jitter and
+    caption wording, differing only in `attribute` (n must be even) — `make_contrast_batch` for
+    clips, for the same reason: a shape is a few pixels of each frame."""
+    if n % 2:
+        raise ValueError(f"a contrast batch needs an even size, got {n}")
+    rng = as_rng(rng_or_seed)
+    clips = np.empty((n, num_frames, resolution, resolution, 3), dtype=np.uint8)
+    captions, specs = [], []
+    for k in range(n // 2):
+        spec = sample_video_spec(rng, split)
+        twin = twin_video_spec(spec, attribute, rng, split)
+        caption_seed, jitter_seed = rng.integers(2**63, size=2)
+        for i, s in enumerate((spec, twin)):
+            captions.append(video_caption(s, np.random.default_rng(caption_seed), drop_prob=drop_prob))
+            clips[2 * k + i] = render_video(s, num_frames=num_frames, resolution=resolution,
+                                            rng=np.random.default_rng(jitter_seed))
+            specs.append(s)
     return images_to_tensor(clips), captions, specs
 
 
