@@ -70,20 +70,31 @@ def make_contrast_batch(n: int, resolution: int = 64, rng_or_seed=0, split: str 
     and sigma (training.data) cancels what the two share and leaves the difference the caption's
     word must explain. Every item is a scene of the split.
     """
+    def draw_pair(rng):
+        spec = sample_spec(rng, split)
+        return spec, twin_spec(spec, attribute, rng, split)
+
+    return _twin_batch(n, rng_or_seed, (resolution, resolution, 3), draw_pair,
+                       lambda s, rng: caption(s, rng, paraphrase=paraphrase, drop_prob=drop_prob),
+                       lambda s, rng: render_image(s, resolution, rng))
+
+
+def _twin_batch(n: int, rng_or_seed, item_shape: tuple[int, ...], draw_pair, describe, render):
+    """n/2 twin pairs from `draw_pair(rng)`, each pair sharing one caption rng (its wording) and one
+    jitter rng: → (pixels as a float tensor in [-1, 1], captions, specs)."""
     if n % 2:
         raise ValueError(f"a contrast batch needs an even size, got {n}")
     rng = as_rng(rng_or_seed)
-    images = np.empty((n, resolution, resolution, 3), dtype=np.uint8)
+    pixels = np.empty((n, *item_shape), dtype=np.uint8)
     captions, specs = [], []
     for k in range(n // 2):
-        spec = sample_spec(rng, split)
-        twin = twin_spec(spec, attribute, rng, split)
+        pair = draw_pair(rng)
         caption_seed, jitter_seed = rng.integers(2**63, size=2)
-        for i, s in enumerate((spec, twin)):
-            captions.append(caption(s, np.random.default_rng(caption_seed), paraphrase=paraphrase, drop_prob=drop_prob))
-            images[2 * k + i] = render_image(s, resolution, np.random.default_rng(jitter_seed))
+        for i, s in enumerate(pair):
+            captions.append(describe(s, np.random.default_rng(caption_seed)))
+            pixels[2 * k + i] = render(s, np.random.default_rng(jitter_seed))
             specs.append(s)
-    return images_to_tensor(images), captions, specs
+    return images_to_tensor(pixels), captions, specs
 
 
 def make_video_batch(n: int, resolution: int = 32, num_frames: int = 16, rng_or_seed=0,
@@ -131,21 +142,13 @@ def make_video_contrast_batch(n: int, resolution: int = 32, num_frames: int = 16
     """Like `make_video_batch`, but clips 2k and 2k+1 are twins: the same scene, start jitter and
     caption wording, differing only in `attribute` (n must be even) — `make_contrast_batch` for
     clips, for the same reason: a shape is a few pixels of each frame."""
-    if n % 2:
-        raise ValueError(f"a contrast batch needs an even size, got {n}")
-    rng = as_rng(rng_or_seed)
-    clips = np.empty((n, num_frames, resolution, resolution, 3), dtype=np.uint8)
-    captions, specs = [], []
-    for k in range(n // 2):
+    def draw_pair(rng):
         spec = sample_video_spec(rng, split)
-        twin = twin_video_spec(spec, attribute, rng, split)
-        caption_seed, jitter_seed = rng.integers(2**63, size=2)
-        for i, s in enumerate((spec, twin)):
-            captions.append(video_caption(s, np.random.default_rng(caption_seed), drop_prob=drop_prob))
-            clips[2 * k + i] = render_video(s, num_frames=num_frames, resolution=resolution,
-                                            rng=np.random.default_rng(jitter_seed))
-            specs.append(s)
-    return images_to_tensor(clips), captions, specs
+        return spec, twin_video_spec(spec, attribute, rng, split)
+
+    return _twin_batch(n, rng_or_seed, (num_frames, resolution, resolution, 3), draw_pair,
+                       lambda s, rng: video_caption(s, rng, drop_prob=drop_prob),
+                       lambda s, rng: render_video(s, num_frames=num_frames, resolution=resolution, rng=rng))
 
 
 def eval_specs(n: int, split: str = "heldout", seed: int = 0) -> list[ImageSpec]:
