@@ -174,23 +174,26 @@ def run_setting(task: Task, setting: Setting, batch: int, counter: BlockCounter,
                 pass
         return {"error": f"not attached: {type(err).__name__}: {err}"}
     counter.reset()
-    samples, seconds, computed, skipped = [], 0.0, 0, 0
+    samples, computed, skipped = [], 0, 0
     cache_config, _ = samplers.split_acceleration(setting.acceleration)
-    try:
+
+    def one_pass(first: bool) -> float:
+        """Seconds for all prompts; the first pass also keeps the samples and the skip counts."""
+        nonlocal computed, skipped
+        seconds = 0.0
         for i in range(0, len(task.prompts), batch):
             start = time.perf_counter()
-            samples.append(task.call(task.prompts[i:i + batch], i, setting.acceleration))
+            out = task.call(task.prompts[i:i + batch], i, setting.acceleration)
             seconds += time.perf_counter() - start
-            if cache_config is not None:
-                st = samplers.stats(pipe.transformer)
-                computed, skipped = computed + st.computed, skipped + st.skipped
-        for _ in range(repeats - 1):
-            again = 0.0
-            for i in range(0, len(task.prompts), batch):
-                start = time.perf_counter()
-                task.call(task.prompts[i:i + batch], i, setting.acceleration)
-                again += time.perf_counter() - start
-            seconds = min(seconds, again)
+            if first:
+                samples.append(out)
+                if cache_config is not None:
+                    st = samplers.stats(pipe.transformer)
+                    computed, skipped = computed + st.computed, skipped + st.skipped
+        return seconds
+
+    try:
+        seconds = min(one_pass(first=r == 0) for r in range(repeats))
     except Exception as err:
         return {"error": f"failed while sampling: {type(err).__name__}: {err}"}
     finally:

@@ -169,10 +169,9 @@ class TrainConfig:
                  and all(isinstance(w, (int, float)) and w >= 0 for w in self.branch_loss_weights)),
              f"branch_loss_weights must be null or a list of non-negative numbers, got {self.branch_loss_weights!r}")
         if self.contrast_attribute is not None:
-            from world.dataset import VIDEO_ATTRIBUTES
-            from world.vocab import IMAGE_ATTRIBUTES
+            from world.vocab import CLIP_ATTRIBUTES, IMAGE_ATTRIBUTES
 
-            allowed = sorted(VIDEO_ATTRIBUTES if self.task == "t2v" else IMAGE_ATTRIBUTES)
+            allowed = sorted(CLIP_ATTRIBUTES if self.task == "t2v" else IMAGE_ATTRIBUTES)
             need(self.contrast_attribute in allowed,
                  f"contrast_attribute must be null or, for task {self.task!r}, one of {allowed}; "
                  f"got {self.contrast_attribute!r}")

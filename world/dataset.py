@@ -13,7 +13,7 @@ from .captions import caption, video_caption
 from .render import render_image, render_video
 from .scene import ImageSpec, as_rng, is_held_out, sample_spec, split_specs
 from .video_scene import DEFAULT_START, VideoSpec, is_valid_clip, sample_video_spec, video_split_specs
-from .vocab import IMAGE_ATTRIBUTES, MOTIONS
+from .vocab import CLIP_ATTRIBUTES, IMAGE_ATTRIBUTES, MOTIONS
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -112,18 +112,15 @@ def make_video_batch(n: int, resolution: int = 32, num_frames: int = 16, rng_or_
     return images_to_tensor(clips), captions, specs
 
 
-VIDEO_ATTRIBUTES: dict[str, tuple[str, ...]] = {**IMAGE_ATTRIBUTES, "motion": MOTIONS}
-
-
 def twin_video_spec(spec: VideoSpec, attribute: str, rng, split: str = "train") -> VideoSpec:
     """`spec` with `attribute` (an image attribute or the motion) changed to another value drawn
     uniformly among those that keep the clip drawable (`is_valid_clip`) and in `split`; the spec
     itself when no other value does."""
-    if attribute not in VIDEO_ATTRIBUTES:
-        raise ValueError(f"unknown contrast attribute {attribute!r}; expected one of {sorted(VIDEO_ATTRIBUTES)}")
+    if attribute not in CLIP_ATTRIBUTES:
+        raise ValueError(f"unknown contrast attribute {attribute!r}; expected one of {sorted(CLIP_ATTRIBUTES)}")
     split_specs(split)  # validates the split's name
     options = []
-    for value in VIDEO_ATTRIBUTES[attribute]:
+    for value in CLIP_ATTRIBUTES[attribute]:
         if value == getattr(spec, attribute):
             continue
         fields = {**spec.as_dict(), attribute: value}

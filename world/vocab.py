@@ -51,6 +51,9 @@ IMAGE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 MOTIONS: tuple[str, ...] = ("moving left", "moving right", "moving up", "moving down",
                             "growing", "shrinking", "spinning", "still")
 
+# Each attribute of a clip and the words it can take: the first frame's, plus the motion.
+CLIP_ATTRIBUTES: dict[str, tuple[str, ...]] = {**IMAGE_ATTRIBUTES, "motion": MOTIONS}
+
 # Maximum centre jitter as a fraction of the side.
 JITTER: float = 1 / 20
 
