@@ -21,6 +21,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    from pipelines.allocator import keep_freed_memory
     from pipelines.cli_common import quiet_libraries, run_cli
     from pipelines.errors import UserError
 
@@ -31,6 +32,7 @@ def main(argv=None) -> int:
         if args.concurrency < 1 or args.queue_size < 1:
             raise UserError("--concurrency and --queue-size must be at least 1")
         quiet_libraries()
+        keep_freed_memory()
         from .app import build_app, launch
         from .models import default_registry
 

@@ -331,9 +331,11 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     os.environ.setdefault("CACHE_DIT_LOG_LEVEL", "error")
+    from pipelines.allocator import keep_freed_memory
     from pipelines.cli_common import quiet_libraries
 
     quiet_libraries()
+    keep_freed_memory()
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {"steps": args.steps, "guidance": args.guidance, "split": args.split, "batch": args.batch,

@@ -53,10 +53,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    from pipelines.allocator import keep_freed_memory
     from pipelines.cli_common import quiet_libraries
     from pipelines.loading import load_t2i_pipeline
 
     quiet_libraries()
+    keep_freed_memory()
     import world
 
     pipe = load_t2i_pipeline(args.model)

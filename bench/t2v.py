@@ -56,9 +56,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from pipelines.allocator import keep_freed_memory
     from pipelines.cli_common import quiet_libraries
 
     quiet_libraries()
+    keep_freed_memory()
     import world
     from world.video_oracle import VIDEO_ATTRIBUTES
 

@@ -98,19 +98,20 @@ class Attention(nn.Module):
         self.norm_k = nn.RMSNorm(dim // num_heads, eps=1e-6) if qk_norm else None
         self.backend = resolve_backend(backend)
 
-    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+    def split_heads(self, x: torch.Tensor, norm: nn.Module | None = None) -> torch.Tensor:
+        """(B, T, D) → (B, H, T, Dh); `norm` acts on each head while its Dh values are still
+        contiguous (on the transposed view it ran ~4x slower on CPU, 14 % of a video forward)."""
         b, t, _ = x.shape
-        return x.view(b, t, self.num_heads, -1).transpose(1, 2)  # (B, H, T, Dh)
+        x = x.view(b, t, self.num_heads, -1)
+        return (x if norm is None else norm(x)).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
                 bias: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, Tq, D); context: (B, Tk, Dc) or None; bias: additive (B, 1, 1|Tq, Tk) or None."""
         context = x if context is None else context
-        q = self.split_heads(self.to_q(x))
-        k = self.split_heads(self.to_k(context))
+        q = self.split_heads(self.to_q(x), self.norm_q)
+        k = self.split_heads(self.to_k(context), self.norm_k)
         v = self.split_heads(self.to_v(context))
-        if self.norm_q is not None:
-            q, k = self.norm_q(q), self.norm_k(k)
         out = ATTENTION_BACKENDS[self.backend](q, k, v, bias)  # (B, H, Tq, Dh)
         return self.to_out(out.transpose(1, 2).flatten(2))  # (B, Tq, D)
 

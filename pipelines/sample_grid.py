@@ -14,6 +14,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .batch import atomic_write, ensure_writable_dir, read_prompt_file
+from .allocator import keep_freed_memory
 from .cli_common import add_sampling_args, check_sampling_args, parse_device, parse_dtype, quiet_libraries, run_cli
 
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     add_sampling_args(p, default_steps=25, default_guidance=4.0)
     args = p.parse_args(argv)
     quiet_libraries()
+    keep_freed_memory()
 
     def body() -> int:
         check_sampling_args(args)

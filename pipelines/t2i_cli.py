@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batch import Manifest, atomic_write, ensure_writable_dir, output_name, read_prompt_file
+from .allocator import keep_freed_memory
 from .cli_common import (acceleration_for_target, acceleration_from_args, add_acceleration_args, add_sampling_args,
                          check_sampling_args, parse_device, parse_dtype, quiet_libraries, report_acceleration, run_cli)
 from .errors import UserError
@@ -97,6 +98,7 @@ def run_batch(pipe, jobs, args, device) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_libraries()
+    keep_freed_memory()
 
     def body() -> int:
         check_args(args)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .batch import (Job, Manifest, ensure_writable_dir, output_name, process_rank, read_prompt_file,
                     remove_partial_writes, shard)
+from .allocator import keep_freed_memory
 from .cli_common import (acceleration_for_target, acceleration_from_args, add_acceleration_args, add_sampling_args,
                          check_sampling_args, parse_device, parse_dtype, quiet_libraries, report_acceleration, run_cli)
 from .errors import UserError
@@ -240,6 +241,7 @@ def pick_device(name: str, world: int) -> torch.device:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet_libraries()
+    keep_freed_memory()
 
     def body() -> int:
         fmt = check_args(args)
