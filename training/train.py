@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from pipelines.allocator import keep_freed_memory
 
 from .checkpoint import find_checkpoint, load_checkpoint, read_state, save_checkpoint
 from .config import ConfigError, TrainConfig, load_config
@@ -224,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_steps is not None and args.max_steps <= 0:
             raise ConfigError(f"--max-steps must be positive, got {args.max_steps}")
         cfg = load_config(args.config)
+        keep_freed_memory()  # a training step frees and re-allocates the same activations (t2v: ~15 % faster)
         train(cfg, args.out, max_steps=args.max_steps, echo=lambda *a: print(*a, flush=True))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
