@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
 from pipelines.allocator import keep_freed_memory
 
 from .checkpoint import find_checkpoint, load_checkpoint, read_state, save_checkpoint
