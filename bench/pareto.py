@@ -53,8 +53,10 @@ def plot(rows: list[dict], path, title: str, size: tuple[int, int] = (900, 600))
         px, py = at(xs[i], ys[i])
         colour = COLOURS.get(r["family"], (120, 120, 120))
         draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=colour)
-        if i in front:
-            draw.text((px + 6, py - 12), r["name"], fill=colour)
+        if i in front:  # right of the point, or left of it where the label would leave the image
+            width = draw.textlength(r["name"])
+            lx = px + 6 if px + 6 + width <= w - 4 else px - 6 - width
+            draw.text((lx, py - 12), r["name"], fill=colour)
     for k, (family, colour) in enumerate(COLOURS.items()):  # legend
         draw.ellipse([w - 150, top + 10 + 16 * k, w - 142, top + 18 + 16 * k], fill=colour)
         draw.text((w - 136, top + 8 + 16 * k), family, fill=(0, 0, 0))

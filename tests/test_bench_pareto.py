@@ -1,0 +1,28 @@
+"""bench/pareto.py: the front bench/cache.py prints, and its plot keeps every label inside."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from bench.pareto import COLOURS, pareto_front, plot
+
+
+def test_front_keeps_only_undominated_points_sorted_by_speed():
+    points = [(1.0, 60.0), (2.0, 40.0), (1.5, 39.0), (3.0, 30.0), (2.0, 45.0)]
+    assert pareto_front(points) == [0, 4, 3]
+
+
+def test_label_of_the_fastest_point_stays_inside_the_image(tmp_path):
+    rows = [{"name": "uncached", "family": "baseline", "speedup": 1.0, "psnr": 60.0},
+            {"name": "cg-taylor d=0.3 (a long label)", "family": "ours", "speedup": 3.2, "psnr": 34.0}]
+    plot(rows, tmp_path / "p.png", "test")
+    plot([rows[0], {**rows[1], "name": ""}], tmp_path / "unlabelled.png", "test")
+    alone = Image.new("RGB", (400, 40), "white")
+    ImageDraw.Draw(alone).text((10, 10), rows[1]["name"], fill=COLOURS["ours"])
+
+    def ink(image):  # pixels in the label's colour
+        return int(np.all(np.abs(np.asarray(image, dtype=int) - np.array(COLOURS["ours"])) < 40, axis=-1).sum())
+
+    shown = ink(Image.open(tmp_path / "p.png").convert("RGB")) - ink(Image.open(tmp_path / "unlabelled.png").convert("RGB"))
+    assert shown == ink(alone), "the label is cut off at the image's edge"
