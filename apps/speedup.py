@@ -34,8 +34,7 @@ class SpeedLog:
                 lines.append(f"**{baseline / seconds:.2f}×** the speed of the last run without acceleration "
                              f"at these settings ({baseline:.2f} s).")
             if stats is not None and stats.total:
-                lines.append(f"{stats.method} skipped {stats.skipped_fraction:.0%} of block evaluations "
-                             f"({stats.skipped} of {stats.total}).")
+                lines.append(f"{stats.method} {stats.summary()}.")
         elif not warm:
             lines.append("This model's first run includes one-time warm-up, so it is not kept as the baseline "
                          "for a speed-up: run again.")

@@ -155,8 +155,7 @@ def report_acceleration(pipe) -> None:
     transformer = getattr(pipe, "transformer", None)
     st = samplers.stats(transformer) if transformer is not None else None
     if st is not None and st.total:
-        print(f"{st.method}: skipped {st.skipped_fraction:.0%} of block evaluations ({st.skipped} of {st.total})",
-              file=sys.stderr)
+        print(f"{st.method}: {st.summary()}", file=sys.stderr)
 
 
 def quiet_libraries() -> None:

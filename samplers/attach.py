@@ -27,8 +27,10 @@ class AccelerationStats:
     after a hook-state reset until the next such forward).
 
     A block evaluation is one block run in one forward; `skipped` ones were rebuilt from the cache
-    (for TaylorSeer: their attention and MLP were forecast). per_context: {name: {computed,
-    skipped, forwards}} for `cond`, `uncond`, ….
+    (for TaylorSeer: their attention and MLP were forecast). Head evaluations count the modules
+    after the blocks (refine branches) that a policy with `forecast_head` computed or forecast;
+    0 and 0 where it has none. per_context: {name: {computed, skipped, forwards, head_computed,
+    head_skipped}} for `cond`, `uncond`, ….
     """
 
     method: str
@@ -36,6 +38,8 @@ class AccelerationStats:
     skipped: int
     forwards: int
     per_context: dict
+    head_computed: int = 0
+    head_skipped: int = 0
 
     @property
     def total(self) -> int:
@@ -44,6 +48,14 @@ class AccelerationStats:
     @property
     def skipped_fraction(self) -> float:
         return self.skipped / self.total if self.total else 0.0
+
+    def summary(self) -> str:
+        """'skipped 62% of block evaluations (310 of 500); head forecast on 30 of 50' — for reports."""
+        text = f"skipped {self.skipped_fraction:.0%} of block evaluations ({self.skipped} of {self.total})"
+        heads = self.head_computed + self.head_skipped
+        if self.head_skipped:
+            text += f"; head forecast on {self.head_skipped} of {heads}"
+        return text
 
 
 def _attachment(transformer: nn.Module) -> Attachment | None:
@@ -111,11 +123,13 @@ def stats(transformer: nn.Module) -> AccelerationStats | None:
     if att is None:
         return None
     s = att.stats
-    names = sorted({*s.computed, *s.skipped, *s.forwards})
-    per_context = {n: {"computed": s.computed.get(n, 0), "skipped": s.skipped.get(n, 0),
-                       "forwards": s.forwards.get(n, 0)} for n in names}
+    tables = {"computed": s.computed, "skipped": s.skipped, "forwards": s.forwards,
+              "head_computed": s.head_computed, "head_skipped": s.head_skipped}
+    names = sorted({name for table in tables.values() for name in table})
+    per_context = {n: {key: table.get(n, 0) for key, table in tables.items()} for n in names}
     return AccelerationStats(method_name(att.config), sum(s.computed.values()), sum(s.skipped.values()),
-                             sum(s.forwards.values()), per_context)
+                             sum(s.forwards.values()), per_context, sum(s.head_computed.values()),
+                             sum(s.head_skipped.values()))
 
 
 def set_num_steps(transformer: nn.Module, num_steps: int | None) -> None:

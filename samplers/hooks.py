@@ -105,7 +105,7 @@ class ContextState(BaseState):
 
 @dataclass
 class Stats:
-    """Block evaluations computed and skipped per cache context in the last call.
+    """Block (and head) evaluations computed and skipped per cache context in the last call.
 
     A hook reset only marks them stale; the next forward clears them. So they survive the reset
     diffusers' pipelines do at the *end* of a call (`maybe_free_model_hooks`) and describe it.
@@ -114,14 +114,20 @@ class Stats:
     computed: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     forwards: dict[str, int] = field(default_factory=dict)
+    head_computed: dict[str, int] = field(default_factory=dict)
+    head_skipped: dict[str, int] = field(default_factory=dict)
     stale: bool = False
 
-    def record(self, context: str, computed: bool) -> None:
-        table = self.computed if computed else self.skipped
+    def record(self, context: str, computed: bool, head: bool = False) -> None:
+        if head:
+            table = self.head_computed if computed else self.head_skipped
+        else:
+            table = self.computed if computed else self.skipped
         table[context] = table.get(context, 0) + 1
 
     def clear(self) -> None:
-        self.computed.clear(), self.skipped.clear(), self.forwards.clear()
+        for table in (self.computed, self.skipped, self.forwards, self.head_computed, self.head_skipped):
+            table.clear()
         self.stale = False
 
 
@@ -248,3 +254,17 @@ class HeadHook(FeatureHook):
     """On a module that runs after the blocks (a refine branch): computed, or forecast by the policy."""
 
     policy_method = "forward_head"
+
+    def new_forward(self, module, *args, **kwargs) -> Any:
+        state: ContextState = self.states.get_state()
+        if not state.in_step:
+            return self.fn_ref.original_forward(*args, **kwargs)
+        ran = []
+
+        def run():
+            ran.append(True)
+            return self.fn_ref.original_forward(*args, **kwargs)
+
+        output = self.attachment.policy.forward_head(state.data, state.step, self.key, run)
+        self.attachment.stats.record(self.states.current.name, bool(ran), head=True)
+        return output

@@ -349,6 +349,13 @@ def test_forecasting_policies_forecast_the_refine_branch_on_skipped_steps(method
         full_forwards = st.computed // depth  # TaylorSeer counts a block computed on full steps only
     assert 0 < full_forwards < st.forwards == 16
     assert len(ran) == (full_forwards if forecast_head else 16)
+    # the stats count the head as it ran: computed where the stem ran, forecast elsewhere
+    n_branches = len(model.branches)
+    if forecast_head:
+        assert (st.head_computed, st.head_skipped) == (len(ran) * n_branches, (16 - len(ran)) * n_branches)
+        assert f"head forecast on {st.head_skipped} of {16 * n_branches}" in st.summary()
+    else:
+        assert (st.head_computed, st.head_skipped) == (0, 0) and "head" not in st.summary()
     assert 0 < relative(out, reference) < 0.1
     assert not [m for m in model.modules() if getattr(m, "_diffusers_hook", None) is not None and m._diffusers_hook.hooks]
 
