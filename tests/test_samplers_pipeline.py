@@ -141,7 +141,8 @@ def test_bottleneck_with_a_cache_restarts_it_at_each_stage(tiny_t2i):
     st = samplers.stats(tiny_t2i.transformer)
     assert out.shape == (1, 8, 8, 3) and st.forwards == 20
     # two blocks: the first runs every step, the second only at each stage's first step (3 stages)
-    assert st.per_context["cond"] == {"computed": 10 + 3, "skipped": 7, "forwards": 10}
+    assert st.per_context["cond"] == {"computed": 10 + 3, "skipped": 7, "forwards": 10, "head_computed": 0,
+                                     "head_skipped": 0}
 
 
 def test_bottleneck_refuses_what_it_cannot_run(tiny_t2i):

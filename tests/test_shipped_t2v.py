@@ -1,0 +1,64 @@
+"""The shipped Shapes World text-to-video model: installed as package data, loads through the
+default path, and follows a handful of prompts — motion included (read back by the video oracle).
+A fast smoke test, not the benchmark (`bench/t2v.py`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.default_model import SHIPPED_T2V, load_default_t2v
+from world.video_oracle import read_video, video_prompt_attributes
+
+PROMPTS = [
+    "a large red square in the left moving right on a black background",
+    "a large blue circle in the top moving down on a white background",
+    "a large green cross in the center spinning on a gray background",
+    "a small yellow circle in the center growing on a black background",
+]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    assert (SHIPPED_T2V / "model_index.json").is_file(), f"no shipped model at {SHIPPED_T2V}"
+    return load_default_t2v()
+
+
+def test_shipped_weights_are_small_safetensors():
+    weights = list(SHIPPED_T2V.rglob("*.safetensors"))
+    assert weights, "the shipped model must hold safetensors weights"
+    assert not list(SHIPPED_T2V.rglob("*.bin")) and not list(SHIPPED_T2V.rglob("*.pt"))
+    assert sum(w.stat().st_size for w in SHIPPED_T2V.rglob("*") if w.is_file()) <= 30 * 2**20
+
+
+def test_shipped_model_is_the_trained_one(shipped):
+    recipe = json.loads((Path(__file__).resolve().parents[1] / "configs" / "t2v_shapes.json").read_text())
+    assert type(shipped.transformer).__name__ == "VideoDiT"
+    assert shipped.transformer.config.num_frames == recipe["num_frames"]
+    assert shipped.scheduler.config.shift == recipe["sigma_shift"]
+    # inflation from the image model starts each temporal-attention gate (row 5 of the block's
+    # modulation table) at zero; training is what opens it
+    for block in shipped.transformer.transformer_blocks:
+        assert block.scale_shift_table[5].abs().sum() > 0
+
+
+def test_shipped_model_follows_prompts(shipped):
+    out = shipped(PROMPTS, num_inference_steps=25, guidance_scale=4.0,
+                  generator=torch.Generator().manual_seed(0), output_type="np").frames
+    clips = (np.asarray(out) * 255).round().astype(np.uint8)
+    misses = {}
+    for prompt, clip in zip(PROMPTS, clips):
+        want, got = video_prompt_attributes(prompt), read_video(clip)
+        for key, value in want.items():
+            if got.get(key) != value:
+                misses.setdefault(key, []).append((prompt, value, got.get(key)))
+    # held out, the model reads colour, position and background 1.00 and motion 0.81-0.88
+    # (docs/BENCHMARKS.md): those must hold here, motion with one miss in four allowed. Its
+    # shape read is about 0.5 (issue 4 is open on it), so shape is not asserted per prompt.
+    for key in ("colour", "position", "background"):
+        assert key not in misses, misses[key]
+    assert len(misses.get("motion", [])) <= 1, misses["motion"]
