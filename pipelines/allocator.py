@@ -3,7 +3,8 @@
 A denoising loop allocates and frees the same large activations every forward. glibc serves
 blocks above its mmap threshold with fresh mmaps and unmaps them on free, so every forward pays
 page faults (and kernel zeroing) on tens of MB: on the 2-core CPU the shipped video model's
-forward ran 12–15 % faster once freed blocks were kept (`python bench/t2v.py`, docs/BENCHMARKS.md).
+forward ran 12–18 % faster once freed blocks were kept (three alternating pairs of timed runs;
+docs/BENCHMARKS.md).
 The process keeps its peak heap instead of shrinking after a call — what a CLI or app wants.
 """
 

@@ -231,29 +231,13 @@ class FeatureHook(ModelHook):
 
     _is_stateful = True
     policy_method = "forward_feature"
+    counted = False  # block stats already cover a block's features
 
     def __init__(self, attachment: Attachment, key: str):
         super().__init__()
         self.attachment = attachment
         self.states = attachment.states
         self.key = key
-
-    def new_forward(self, module, *args, **kwargs) -> Any:
-        state: ContextState = self.states.get_state()
-        run = lambda: self.fn_ref.original_forward(*args, **kwargs)  # noqa: E731
-        if not state.in_step:
-            return run()
-        return getattr(self.attachment.policy, self.policy_method)(state.data, state.step, self.key, run)
-
-    def reset_state(self, module):
-        self.states.reset()
-        return module
-
-
-class HeadHook(FeatureHook):
-    """On a module that runs after the blocks (a refine branch): computed, or forecast by the policy."""
-
-    policy_method = "forward_head"
 
     def new_forward(self, module, *args, **kwargs) -> Any:
         state: ContextState = self.states.get_state()
@@ -265,6 +249,18 @@ class HeadHook(FeatureHook):
             ran.append(True)
             return self.fn_ref.original_forward(*args, **kwargs)
 
-        output = self.attachment.policy.forward_head(state.data, state.step, self.key, run)
-        self.attachment.stats.record(self.states.current.name, bool(ran), head=True)
+        output = getattr(self.attachment.policy, self.policy_method)(state.data, state.step, self.key, run)
+        if self.counted:
+            self.attachment.stats.record(self.states.current.name, bool(ran), head=True)
         return output
+
+    def reset_state(self, module):
+        self.states.reset()
+        return module
+
+
+class HeadHook(FeatureHook):
+    """On a module that runs after the blocks (a refine branch): computed, or forecast by the policy."""
+
+    policy_method = "forward_head"
+    counted = True
