@@ -25,6 +25,7 @@ __all__ = [
     "caption", "canonical_caption", "paraphrases", "video_caption", "parse_caption",
     "parse_video_caption",
     "read_image", "score", "read_video", "score_video",
-    "make_batch", "make_contrast_batch", "make_video_batch", "make_video_contrast_batch", "eval_prompts", "eval_specs", "images_to_tensor",
+    "make_batch", "make_contrast_batch", "make_video_batch", "make_video_contrast_batch", "eval_prompts",
+    "eval_specs", "images_to_tensor",
     "tensor_to_images", "video_eval_prompts", "video_eval_specs",
 ]

@@ -47,16 +47,28 @@ def make_batch(n: int, resolution: int = 64, rng_or_seed=0, split: str = "train"
     return images_to_tensor(images), captions, specs
 
 
+def _draw_twin(spec, attribute: str, vocabulary: dict, rng, split: str, build, image_of):
+    """A copy of `spec` with `attribute` changed to another value of `vocabulary`, drawn uniformly
+    among the `build(fields)` results that are not None and whose scene (`image_of`) is in `split`;
+    `spec` itself when none is. Image and clip twins differ only in `build` and `image_of`."""
+    if attribute not in vocabulary:
+        raise ValueError(f"unknown contrast attribute {attribute!r}; expected one of {sorted(vocabulary)}")
+    split_specs(split)  # validates the split's name
+    options = []
+    for value in vocabulary[attribute]:
+        if value == getattr(spec, attribute):
+            continue
+        twin = build({**spec.as_dict(), attribute: value})
+        if twin is not None and (split == "any" or is_held_out(image_of(twin)) == (split == "heldout")):
+            options.append(twin)
+    return options[int(rng.integers(len(options)))] if options else spec
+
+
 def twin_spec(spec: ImageSpec, attribute: str, rng, split: str = "train") -> ImageSpec:
     """`spec` with `attribute` changed to another value drawn uniformly among those that keep the
     combination in `split` (the spec itself when no other value does)."""
-    if attribute not in IMAGE_ATTRIBUTES:
-        raise ValueError(f"unknown contrast attribute {attribute!r}; expected one of {sorted(IMAGE_ATTRIBUTES)}")
-    split_specs(split)  # validates the split's name
-    options = [ImageSpec(**{**spec.as_dict(), attribute: value}) for value in IMAGE_ATTRIBUTES[attribute]
-               if value != getattr(spec, attribute)]
-    options = [o for o in options if split == "any" or is_held_out(o) == (split == "heldout")]
-    return options[int(rng.integers(len(options)))] if options else spec
+    return _draw_twin(spec, attribute, IMAGE_ATTRIBUTES, rng, split, lambda fields: ImageSpec(**fields),
+                      lambda twin: twin)
 
 
 def make_contrast_batch(n: int, resolution: int = 64, rng_or_seed=0, split: str = "train",
@@ -116,21 +128,11 @@ def twin_video_spec(spec: VideoSpec, attribute: str, rng, split: str = "train") 
     """`spec` with `attribute` (an image attribute or the motion) changed to another value drawn
     uniformly among those that keep the clip drawable (`is_valid_clip`) and in `split`; the spec
     itself when no other value does."""
-    if attribute not in CLIP_ATTRIBUTES:
-        raise ValueError(f"unknown contrast attribute {attribute!r}; expected one of {sorted(CLIP_ATTRIBUTES)}")
-    split_specs(split)  # validates the split's name
-    options = []
-    for value in CLIP_ATTRIBUTES[attribute]:
-        if value == getattr(spec, attribute):
-            continue
-        fields = {**spec.as_dict(), attribute: value}
+    def build(fields):
         start = fields["position"] if fields["position"] is not None else DEFAULT_START[fields["motion"]]
-        if not is_valid_clip(fields["size"], fields["shape"], start, fields["motion"]):
-            continue
-        twin = VideoSpec(**fields)
-        if split == "any" or is_held_out(twin.image_spec()) == (split == "heldout"):
-            options.append(twin)
-    return options[int(rng.integers(len(options)))] if options else spec
+        return VideoSpec(**fields) if is_valid_clip(fields["size"], fields["shape"], start, fields["motion"]) else None
+
+    return _draw_twin(spec, attribute, CLIP_ATTRIBUTES, rng, split, build, VideoSpec.image_spec)
 
 
 def make_video_contrast_batch(n: int, resolution: int = 32, num_frames: int = 16, rng_or_seed=0,
