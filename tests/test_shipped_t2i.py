@@ -9,6 +9,7 @@ import torch
 
 from pipelines.default_model import SHIPPED_T2I, load_default_t2i
 from world.oracle import read_image
+from tests.shipped_checks import assert_small_safetensors
 
 PROMPTS = [
     "a large red circle in the top left on a white background",
@@ -25,10 +26,7 @@ def shipped():
 
 
 def test_shipped_weights_are_small_safetensors():
-    weights = list(SHIPPED_T2I.rglob("*.safetensors"))
-    assert weights, "the shipped model must hold safetensors weights"
-    assert not list(SHIPPED_T2I.rglob("*.bin")) and not list(SHIPPED_T2I.rglob("*.pt"))
-    assert sum(w.stat().st_size for w in SHIPPED_T2I.rglob("*") if w.is_file()) <= 30 * 2**20
+    assert_small_safetensors(SHIPPED_T2I)
 
 
 def test_shipped_model_is_the_trained_one(shipped):

@@ -13,6 +13,7 @@ import torch
 
 from pipelines.default_model import SHIPPED_T2V, load_default_t2v
 from world.video_oracle import read_video, video_prompt_attributes
+from tests.shipped_checks import assert_small_safetensors
 
 PROMPTS = [
     "a large red square in the left moving right on a black background",
@@ -29,10 +30,7 @@ def shipped():
 
 
 def test_shipped_weights_are_small_safetensors():
-    weights = list(SHIPPED_T2V.rglob("*.safetensors"))
-    assert weights, "the shipped model must hold safetensors weights"
-    assert not list(SHIPPED_T2V.rglob("*.bin")) and not list(SHIPPED_T2V.rglob("*.pt"))
-    assert sum(w.stat().st_size for w in SHIPPED_T2V.rglob("*") if w.is_file()) <= 30 * 2**20
+    assert_small_safetensors(SHIPPED_T2V)
 
 
 def test_shipped_model_is_the_trained_one(shipped):
