@@ -691,6 +691,30 @@ def test_a_video_run_can_start_from_an_image_model(tmp_path, text_cache):
     torch.testing.assert_close(video.text_standardizer.mean, image.text_standardizer.mean)  # copied, not refitted
 
 
+def test_a_video_run_can_continue_a_trained_video_model(tmp_path, text_cache):
+    """init_from a video model of the same config: a second phase starts from its weights exactly;
+    one of another config is refused naming the field."""
+    import dit
+
+    cfg = load_config(TINY_T2V)
+    first = cfg.build_model()
+    conftest_randomize(first, seed=5, std=0.05)
+    first.save_pretrained(tmp_path / "phase1" / "pipeline" / "transformer")
+    said = []
+    train(dataclasses.replace(cfg, init_from=str(tmp_path / "phase1" / "pipeline")), tmp_path / "run", max_steps=0,
+          echo=said.append, text_cache=text_cache)
+    assert any("continued the video model" in line for line in said), said
+    second = dit.VideoDiT.from_pretrained(tmp_path / "run" / "pipeline" / "transformer")
+    for name, value in first.state_dict().items():
+        torch.testing.assert_close(second.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+    other = dit.VideoDiT(**{**cfg.model_kwargs, "depth": cfg.model_kwargs["depth"] + 1})
+    other.save_pretrained(tmp_path / "deeper")
+    with pytest.raises(ConfigError, match=r"depth \(3 vs 2\)"):  # the tiny recipe's depth is 2
+        train(dataclasses.replace(cfg, init_from=str(tmp_path / "deeper")), tmp_path / "run2", max_steps=0,
+              echo=quiet, text_cache=text_cache)
+
+
 def test_init_from_a_missing_or_unfitting_model_is_a_clear_error(tmp_path, text_cache):
     from dit import MultiResDiT
 

@@ -64,7 +64,7 @@ class TrainConfig:
     sigma_uniform_frac: float = 0.0              # this share of sigmas drawn uniform in (0, 1) instead,
                                                  # unshifted: keeps the last, low-noise steps trained
     branch_loss_weights: list[float] | None = None  # one per `branch_samples` output, coarse to fine
-    init_from: str | None = None                 # t2v: an image model (pipeline or transformer folder)
+    init_from: str | None = None                 # t2v: an image model to inflate or a video model to continue
                                                  # whose weights a fresh run starts from (dit.inflate)
     # optimisation
     lr: float = 3e-4

@@ -1,7 +1,9 @@
-"""Start a fresh video run from a trained image model (the config's `init_from`).
+"""Start a fresh video run from a trained model (the config's `init_from`).
 
-The image model is read with diffusers' own loader from a pipeline folder (its `transformer/`)
-or a transformer folder, and copied into the video backbone by `dit.inflate`. A relative path is
+An image model is read with diffusers' own loader from a pipeline folder (its `transformer/`)
+or a transformer folder, and copied into the video backbone by `dit.inflate`. A video model of
+the same class and config is loaded as it is: a second phase of training (fresh optimiser, its
+own warm-up and decay) continues an earlier run's EMA weights. A relative path is
 taken from the current folder first, then from the repository root, so the shipped recipe's
 `pipelines/models/shapes-t2i` works from anywhere.
 """
@@ -30,18 +32,39 @@ def resolve_model_folder(path: str) -> Path:
                       f"or config.json under {', '.join(str(c) for c in candidates)})")
 
 
+def saved_class_name(folder: Path) -> str:
+    return str(json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_class_name"))
+
+
 def load_image_model(path: str):
     """The image backbone saved at `path` (a DiT or MultiResDiT in diffusers layout)."""
     folder = resolve_model_folder(path)
-    name = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("_class_name")
-    cls = getattr(dit, str(name), None)
+    name = saved_class_name(folder)
+    cls = getattr(dit, name, None)
     if not (isinstance(cls, type) and issubclass(cls, dit.DiT)):
         raise ConfigError(f"init_from {path!r}: {folder} holds a {name!r}, not an image DiT of the dit package")
     return cls.from_pretrained(folder)
 
 
+def continue_video_model(video_model, path: str, folder: Path) -> list[str]:
+    """Load a saved video model of the same class and config into `video_model` (nothing left new)."""
+    saved = type(video_model).from_pretrained(folder)
+    ours = {k: v for k, v in video_model.config.items() if not k.startswith("_")}
+    theirs = {k: v for k, v in saved.config.items() if not k.startswith("_")}
+    differ = sorted(k for k in ours if ours[k] != theirs.get(k))
+    if differ:
+        raise ConfigError(f"init_from {path!r}: the saved {type(video_model).__name__} differs from the recipe's in "
+                          + ", ".join(f"{k} ({theirs.get(k)!r} vs {ours[k]!r})" for k in differ))
+    video_model.load_state_dict(saved.state_dict())
+    return []
+
+
 def init_video_from_image(video_model, path: str) -> list[str]:
-    """Copy the image model at `path` into `video_model`; → parameters left at their init."""
+    """Copy the model at `path` into `video_model`: an image model is inflated, a video model of
+    the same config continued; → parameters left at their init."""
+    folder = resolve_model_folder(path)
+    if saved_class_name(folder) == type(video_model).__name__:
+        return continue_video_model(video_model, path, folder)
     try:
         return inflate_image_to_video(load_image_model(path), video_model)
     except InflateError as err:
