@@ -40,7 +40,7 @@ import torch
 from bench.cache_methods import (BlockCounter, Setting, bottleneck_settings, cache_dit_settings, diffusers_settings,
                                  our_cache_settings)
 from bench.common import markdown_table, score_row, to_uint8
-from bench.pareto import pareto_front, plot
+from bench.pareto import matched_speedup, pareto_front, plot
 from samplers.fidelity import PSNR_IDENTICAL
 
 
@@ -324,6 +324,14 @@ def print_table(task: Task, rows: list[dict], args) -> None:
     front = pareto_front([(r["speedup"], r["psnr"]) for r in ranked])
     print("\nPareto front (speed-up vs PSNR): " + "  ->  ".join(
         f"{ranked[i]['name']} ({ranked[i]['speedup']:.2f}x, {ranked[i]['psnr']:.1f} dB)" for i in front))
+    matched = matched_speedup(ranked)
+    if matched:
+        print("\nMatched speed-up: each peer setting against our highest-PSNR setting that is at least as fast\n")
+        print(markdown_table(["peer", "speed-up", "PSNR dB", "ours (at least as fast)", "speed-up", "PSNR dB", "margin dB"], [
+            [m["peer"]["name"], f"{m['peer']['speedup']:.2f}x", f"{m['peer']['psnr']:.1f}",
+             *((m["ours"]["name"], f"{m['ours']['speedup']:.2f}x", f"{m['ours']['psnr']:.1f}", f"{m['margin_db']:+.1f}")
+               if m["ours"] else ("none as fast", "", "", ""))] for m in matched]))
+        print(f"\nours ahead at {sum(m['ahead'] for m in matched)} of {len(matched)} peer settings")
 
 
 def main(argv=None) -> None:

@@ -21,6 +21,20 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
+def matched_speedup(rows: list[dict], ours: str = "ours") -> list[dict]:
+    """Each peer setting against our best at a matched speed-up: the highest-PSNR row of family
+    `ours` that is at least as fast. → one dict per peer row: peer, ours (None if none of ours is
+    that fast), margin_db (ours − peer PSNR), ahead (margin > 0)."""
+    mine = [r for r in rows if r["family"] == ours]
+    out = []
+    for peer in (r for r in rows if r["family"] not in (ours, "baseline")):
+        fast_enough = [r for r in mine if r["speedup"] >= peer["speedup"]]
+        best = max(fast_enough, key=lambda r: r["psnr"], default=None)
+        margin = best["psnr"] - peer["psnr"] if best else None
+        out.append({"peer": peer, "ours": best, "margin_db": margin, "ahead": margin is not None and margin > 0})
+    return out
+
+
 def plot(rows: list[dict], path, title: str, size: tuple[int, int] = (900, 600)) -> None:
     """rows: dicts with name, family, speedup, psnr; the front's rows are labelled."""
     w, h = size
