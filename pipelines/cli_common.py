@@ -82,7 +82,7 @@ def add_acceleration_args(parser: argparse.ArgumentParser) -> None:
                             "(sigma 1 -> 0.8), 50%% at half size (0.85 -> 0.35), 30%% at full size (0.55 -> 0), "
                             "re-noising at each switch")
     group.add_argument("--quality-target", default=None, metavar="DB",
-                       help="pick the cache yourself: the one skipping most blocks whose output stays above DB "
+                       help="pick the cache yourself: the one estimated fastest whose output stays above DB "
                             "PSNR against uncached, on a calibration run of the first prompt (about 10 runs of "
                             "it); instead of --cache, combines with --bottleneck")
 
@@ -144,7 +144,7 @@ def acceleration_for_target(pipe, draw: Callable, target_psnr: float, accelerati
     name = method_name(choice.config)
     knobs = " ".join(f"{k}={getattr(choice.config, k)}" for k in method_knobs(name))
     print(f"quality target {target_psnr:g} dB: {name} {knobs} ({choice.psnr:.1f} dB, "
-          f"{1 - choice.computed_fraction:.0%} of block evaluations skipped; {len(trials)} tried)", file=sys.stderr)
+          f"estimated at {choice.cost_fraction:.0%} of the uncached time; {len(trials)} tried)", file=sys.stderr)
     return [choice.config, *base]
 
 

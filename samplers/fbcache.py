@@ -8,6 +8,10 @@ shipped image model the output-gated version lost ~6 dB PSNR against diffusers' 
 at the same speed-up (bench/cache.py, docs/BENCHMARKS.md).
 
 "First" is the first block *run*, learnt per forward, so interleaved stacks (Latte) work.
+
+With `forecast_head`, a step that reuses the blocks also forecasts the modules after them
+(MultiResDiT's refine branches, a quarter of the shipped image model's forward) from the fully
+computed steps, as CG-Taylor does; otherwise they run on every step.
 """
 
 from __future__ import annotations
@@ -16,18 +20,27 @@ from dataclasses import dataclass
 
 from .blocks import add, sub
 from .change import relative_l1
-from .checks import non_negative
+from .checks import boolean, integer_at_least, non_negative
 from .policy import Policy
+from .taylor import Forecaster
 
 
 @dataclass(frozen=True)
 class FBCacheConfig:
-    """threshold: reuse when the relative L1 change of the first block's residual < threshold (0: never)."""
+    """threshold: reuse when the relative L1 change of the first block's residual < threshold (0: never);
+    forecast_head: on reused steps, forecast the head at order `head_order` instead of running it.
+    It is on by default: on the shipped image model at threshold 0.1 it took 4 prompts at 50 steps
+    from 1.34x / 49.0 dB to 1.58x / 58.0 dB against uncached (scratch A/B, one run) — faster, and
+    closer too: the head run on reused block features is less consistent than its forecast."""
 
     threshold: float = 0.05
+    forecast_head: bool = True
+    head_order: int = 1
 
     def __post_init__(self):
         non_negative("threshold", self.threshold)
+        boolean("forecast_head", self.forecast_head)
+        integer_at_least("head_order", self.head_order, 0)
 
 
 class FBCacheState:
@@ -36,10 +49,15 @@ class FBCacheState:
         self.reuse = False
         self.change: float | None = None  # last measured change, for inspection
         self.residuals: dict[str, tuple] = {}
+        self.heads: dict[str, Forecaster] = {}  # head module key → its forecaster
 
 
 class FBCache(Policy):
     min_blocks = 2
+
+    @property
+    def uses_head(self) -> bool:
+        return self.config.forecast_head
 
     def new_state(self) -> FBCacheState:
         return FBCacheState()
@@ -59,3 +77,14 @@ class FBCache(Policy):
         inputs, out = call.inputs, call.compute()
         state.residuals[call.key] = sub(out, inputs)
         return call.result(out), True
+
+    def forward_head(self, state: FBCacheState, step, key: str, run):
+        head = state.heads.get(key)
+        if state.reuse and head is not None and head.ready:
+            return head.predict(step.index)
+        out = run()
+        if not state.reuse:
+            if head is None:
+                head = state.heads[key] = Forecaster(self.config.head_order)
+            head.update(step.index, out)
+        return out

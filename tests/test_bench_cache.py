@@ -10,7 +10,9 @@ from bench import cache
 
 def test_quick_run_reports_every_row_and_the_matched_speedup_comparison(tmp_path, capsys):
     cache.main(["--quick", "--out-dir", str(tmp_path)])
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert captured.err.count("timing pass 2 of 2 done") == 2  # --quick times every row twice, pass by pass
     report = json.loads((tmp_path / "cache.json").read_text())
     for name in ("t2i", "t2v"):
         rows = report["models"][name]["rows"]

@@ -8,12 +8,13 @@ import torch
 from pipelines.t2i_cli import main as t2i_main
 from pipelines.t2v_cli import main as t2v_main
 from samplers import FBCacheConfig, IntervalCacheConfig, TaylorSeerConfig
-from samplers.calibrate import Trial, calibrate, fits, pick
+import samplers
+from samplers.calibrate import Trial, WorkCosts, calibrate, fits, pick, timed_reference, trial_cost
 
-from .test_samplers import one_thread  # noqa: F401 — autouse
+from .test_samplers import build, one_thread, trajectory  # noqa: F401 — one_thread is autouse
 
 
-def test_pick_takes_the_fewest_block_evaluations_above_the_target():
+def test_pick_takes_the_cheapest_above_the_target():
     a, b, c = FBCacheConfig(0.05), FBCacheConfig(0.2), IntervalCacheConfig(2)
     trials = [Trial(a, 40.0, 0.8), Trial(b, 31.0, 0.4), Trial(c, 25.0, 0.5), Trial(a, 45.0, 0.4)]
     assert pick(trials, 30) == Trial(a, 45.0, 0.4)  # ties on cost: the more faithful one
@@ -30,10 +31,45 @@ def test_calibrate_on_a_pipeline(tiny_t2i):
     candidates = [FBCacheConfig(threshold=0.0), IntervalCacheConfig(2), TaylorSeerConfig(interval=3)]
     choice, trials = calibrate(sample, tiny_t2i.transformer, target_psnr=1.0, candidates=candidates)
     assert [t.config for t in trials] == candidates
-    assert trials[0].psnr == 100.0 and trials[0].computed_fraction == 1.0  # never reuses: identical
-    assert choice == min(trials[1:], key=lambda t: t.computed_fraction) and choice.computed_fraction < 1
+    assert trials[0].psnr == 100.0 and trials[0].cost_fraction == 1.0  # never reuses: identical
+    assert choice == min(trials[1:], key=lambda t: t.cost_fraction) and choice.cost_fraction < 1
     strict, _ = calibrate(sample, tiny_t2i.transformer, target_psnr=1000.0, candidates=candidates[1:])
     assert strict.config is None
+
+
+def test_work_costs_weigh_blocks_heads_and_the_rest():
+    costs = WorkCosts(block=1.0, head=2.0, rest=1.0, blocks=10, heads=5, forwards=5)
+    assert costs.fraction(10, 5) == 1.0
+    assert costs.fraction(5, 0) == pytest.approx((1 + 5) / (1 + 10 + 10))
+
+
+def test_a_cache_that_forecasts_the_head_is_charged_for_the_heads_it_ran_only():
+    """On a model with a refine branch, the reference run times blocks and head; a trial is charged
+    for the blocks it computed plus the heads that ran: all of them unless the policy forecasts them."""
+    model, shape, fwd = build("multires", std=0.05)
+
+    def sample(config):
+        if config is None:
+            return trajectory(model, fwd, shape, steps=8, speed=0.2)
+        with samplers.accelerated(model, config):
+            samplers.set_num_steps(model, 8)
+            return trajectory(model, fwd, shape, steps=8, speed=0.2)
+
+    _, costs = timed_reference(sample, model)
+    assert (costs.forwards, costs.blocks, costs.heads) == (16, 16 * len(model.transformer_blocks), 16 * len(model.branches))
+    assert costs.block > 0 and costs.head > 0
+    charged = {}
+    for forecast_head in (True, False):
+        config = FBCacheConfig(threshold=0.5, forecast_head=forecast_head)
+        sample(config)
+        st = samplers.stats(model)
+        assert st.skipped > 0
+        heads = st.head_computed if forecast_head else costs.heads
+        if forecast_head:
+            assert 0 < st.head_computed < costs.heads
+        charged[forecast_head] = trial_cost(costs, model, config)
+        assert charged[forecast_head] == costs.fraction(st.total - st.skipped, heads) < 1
+    assert charged[True] < charged[False]
 
 
 def test_fits_knows_which_policies_need_two_blocks(tiny_t2i):
@@ -46,7 +82,7 @@ def test_t2i_cli_quality_target_picks_and_says_so(tiny_t2i_dir, tmp_path, capsys
     code = t2i_main(["--model", str(tiny_t2i_dir), "--prompt", "a red circle", "--out", str(tmp_path / "x.png"),
                      "--steps", "4", "--quality-target", "1"])
     err = capsys.readouterr().err
-    assert code == 0 and "quality target 1 dB: " in err and "of block evaluations skipped" in err, err
+    assert code == 0 and "quality target 1 dB: " in err and "of the uncached time" in err, err
     assert (tmp_path / "x.png").exists()
 
 

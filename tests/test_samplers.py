@@ -327,7 +327,7 @@ def test_taylorseer_and_cg_taylor_forecast_polynomial_features_exactly(order):
 
 
 @pytest.mark.parametrize("forecast_head", [True, False])
-@pytest.mark.parametrize("method", ["cg-taylor", "taylorseer"])
+@pytest.mark.parametrize("method", ["cg-taylor", "taylorseer", "fbcache"])
 def test_forecasting_policies_forecast_the_refine_branch_on_skipped_steps(method, forecast_head):
     """MultiResDiT's refine branch runs after the blocks: with forecast_head a skipped step does not
     run it (its stem conv is not called), without it every forward does; both stay close."""
@@ -335,15 +335,16 @@ def test_forecasting_policies_forecast_the_refine_branch_on_skipped_steps(method
     reference = trajectory(model, fwd, shape, steps=8, speed=0.2)
     ran = []
     handle = model.branches[0].stem.register_forward_hook(lambda *_: ran.append(1))
-    config = CGTaylorConfig(threshold=float("inf"), forecast_head=forecast_head) if method == "cg-taylor" else \
-        TaylorSeerConfig(interval=3, order=1, forecast_head=forecast_head)
+    config = {"cg-taylor": CGTaylorConfig(threshold=float("inf"), forecast_head=forecast_head),
+              "taylorseer": TaylorSeerConfig(interval=3, order=1, forecast_head=forecast_head),
+              "fbcache": FBCacheConfig(threshold=0.5, forecast_head=forecast_head)}[method]
     with samplers.accelerated(model, config):
         samplers.set_num_steps(model, 8)
         out = trajectory(model, fwd, shape, steps=8, speed=0.2)
         st = samplers.stats(model)
     handle.remove()
     depth = len(model.transformer_blocks)
-    if method == "cg-taylor":
+    if method in ("cg-taylor", "fbcache"):
         full_forwards = (st.computed - st.forwards) // (depth - 1)  # the first block runs in every forward
     else:
         full_forwards = st.computed // depth  # TaylorSeer counts a block computed on full steps only
