@@ -10,9 +10,11 @@ frame by frame) and re-noised with fresh noise to the next stage's `start_sigma`
 x = (1 − σ)·x̂0 + σ·ε. Re-noising above where the last stage stopped lets the model repair
 resizing artefacts.
 
-Default stages (1.0×, 20 %, σ 1→0.8), (0.5×, 50 %, σ 0.85→0.35), (1.0×, 30 %, σ 0.55→0): about
-0.63 of the full-resolution cost. The paper's own constants were not verified; calibrate on our
-models (bench) before trusting them.
+Default stages (1.0×, 20 %, σ 1→0.8), (0.5×, 50 %, σ 0.85→0.35), (1.0×, 30 %, σ 0.7→0): about
+0.63 of the full-resolution cost. The last stage re-noises to 0.7, not lower: on the shipped image
+model (32 prompts, 50 steps, one run) shape read 0.94 with 0.7 and 0.81 with 0.55 (uncached 0.91);
+small objects drawn at half size need the full-size stage to start high enough to redraw their
+outline. Plans with fewer full-size steps (10–15 % first, 1.54–1.69×) lost 9–13 points on 64 prompts.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class BottleneckStage:
 DEFAULT_STAGES = (
     BottleneckStage(scale=1.0, steps=0.2, start_sigma=1.0, end_sigma=0.8),
     BottleneckStage(scale=0.5, steps=0.5, start_sigma=0.85, end_sigma=0.35),
-    BottleneckStage(scale=1.0, steps=0.3, start_sigma=0.55, end_sigma=0.0),
+    BottleneckStage(scale=1.0, steps=0.3, start_sigma=0.7, end_sigma=0.0),
 )
 
 

@@ -159,7 +159,7 @@ def test_stage_plan_steps_sizes_and_sigmas():
     assert sum(split_steps([0.2, 0.5, 0.3], 7)) == 7
     plans = plan_stages(BottleneckConfig(), 10, (16, 24), multiple=4)
     assert [p.size for p in plans] == [(16, 24), (8, 12), (16, 24)]
-    assert [(p.sigmas[0], p.sigmas[-1]) for p in plans] == [(1.0, 0.8), (0.85, 0.35), (0.55, 0.0)]
+    assert [(p.sigmas[0], p.sigmas[-1]) for p in plans] == [(1.0, 0.8), (0.85, 0.35), (0.7, 0.0)]
     shifted = plan_stages(BottleneckConfig(stages=(BottleneckStage(1, 1, 1, 0, shift=3.0),)), 6, (8, 8))[0].sigmas
     gaps = [a - b for a, b in zip(shifted, shifted[1:])]
     assert all(g > 0 for g in gaps) and gaps[0] < gaps[-1]  # shift > 1: finer steps at high noise
