@@ -459,6 +459,8 @@ def test_blocks_returning_two_streams(reuse):
     (lambda: CGTaylorConfig(target="middle"), "unknown target 'middle'"),
     (lambda: CGTaylorConfig(forecast_head="yes"), "forecast_head must be True or False, got 'yes'"),
     (lambda: TaylorSeerConfig(forecast_head=1), "forecast_head must be True or False, got 1"),
+    (lambda: FBCacheConfig(forecast_head=None), "forecast_head must be True or False, got None"),
+    (lambda: FBCacheConfig(head_order=-1), "head_order must be an integer >= 0, got -1"),
     (lambda: samplers.make_config("magic"), "unknown cache method 'magic'"),
     (lambda: samplers.make_config("interval", threshold=0.1), "'interval' takes no threshold"),
     (lambda: samplers.make_config("none", interval=2), "'none' takes no interval"),
