@@ -79,7 +79,7 @@ def add_acceleration_args(parser: argparse.ArgumentParser) -> None:
                        help="taylorseer/cg-taylor: order of the finite-difference forecast")
     group.add_argument("--bottleneck", action="store_true",
                        help="bottleneck sampling (flow-matching models): 20%% of the steps at full size "
-                            "(sigma 1 -> 0.8), 50%% at half size (0.85 -> 0.35), 30%% at full size (0.55 -> 0), "
+                            "(sigma 1 -> 0.8), 50%% at half size (0.85 -> 0.35), 30%% at full size (0.7 -> 0), "
                             "re-noising at each switch")
     group.add_argument("--quality-target", default=None, metavar="DB",
                        help="pick the cache yourself: the one estimated fastest whose output stays above DB "

@@ -75,7 +75,7 @@ def timed_reference(sample: Callable[[object], torch.Tensor], transformer: torch
     handles = [transformer.register_forward_pre_hook(lambda *_: counts.__setitem__("forward", counts["forward"] + 1))]
     for kind, modules in (("block", find_blocks(transformer)), ("head", find_head(transformer))):
         for _, module in modules:
-            def before(module, _args, kind=kind):
+            def before(module, _args):
                 started[id(module)] = time.perf_counter()
 
             def after(module, _args, _out, kind=kind):
