@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .batch import (Job, Manifest, ensure_writable_dir, output_name, process_rank, read_prompt_file,
                     remove_partial_writes, shard)
 from .allocator import keep_freed_memory
+from .compile import check_compile_args, compile_transformer
 from .cli_common import (acceleration_for_target, acceleration_from_args, add_acceleration_args, add_sampling_args,
                          check_sampling_args, parse_device, parse_dtype, quiet_libraries, report_acceleration, run_cli)
 from .errors import UserError
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="interpolate: '0=a.png,15=b.png' or a folder of images named by frame index")
     add_sampling_args(p, default_steps=25, default_guidance=4.0)
     add_acceleration_args(p)
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the transformer first (about a minute once; then each clip ~20%% faster "
+                        "on CPU): for batch jobs; not with --cache, --bottleneck or --quality-target")
     return p
 
 
@@ -83,6 +87,7 @@ def check_args(args) -> str:
     """Cheap checks (milliseconds, no model); returns the output format."""
     check_sampling_args(args)
     args.acceleration = acceleration_from_args(args)
+    check_compile_args(args)
     if args.prompt is not None:
         if not args.prompt.strip():
             raise UserError("empty prompt: --prompt needs some text")
@@ -134,6 +139,18 @@ class ClipMaker:
     def clip(self, prompt: str, seed: int, num_frames: int | None):
         generator = torch.Generator(device="cpu").manual_seed(seed)
         return self.pipe(prompt, generator=generator, output_type="np", **self.kwargs(num_frames)).frames[0]
+
+    def compile(self, num_frames: int | None) -> None:
+        """--compile: compile on a one-step clip of the run's size, saying so (or why not)."""
+        print("compiling the transformer (once per run, about a minute on CPU) ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        kwargs = {**self.kwargs(num_frames), "num_inference_steps": 1}
+        problem = compile_transformer(self.pipe.transformer, lambda: self.pipe(
+            "warm-up", generator=torch.Generator(device="cpu").manual_seed(0), output_type="np", **kwargs))
+        if problem is None:
+            print(f"compiled in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        else:
+            print(f"--compile: could not compile ({problem}); running uncompiled", file=sys.stderr)
 
     def choose_cache(self, prompt: str, seed: int, num_frames: int | None) -> None:
         """--quality-target: calibrate on this prompt and seed, then use the pick for every clip."""
@@ -264,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         fps = args.fps or pipe.config.fps
         gen = ClipMaker(pipe, args, init_frames, keyframes)
         gen.check(args.num_frames)
+        if args.compile:
+            gen.compile(args.num_frames if jobs is None or not jobs else job_frames(jobs[0], args.num_frames))
         if args.quality_target is not None and (jobs is None or jobs):
             first = (args.prompt, args.seed, args.num_frames) if jobs is None else \
                 (jobs[0].prompt, jobs[0].seed, job_frames(jobs[0], args.num_frames))

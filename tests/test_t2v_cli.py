@@ -287,6 +287,11 @@ BAD = {
                        "unknown device 'quantum'"),
     "missing model": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--model", "{tmp}/no-model"],
                       "model path not found"),
+    "compile with a cache": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--compile", "--cache", "fbcache"],
+                             "--compile runs the plain sampler; drop --cache"),
+    "compile with bottleneck and a target": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--compile",
+                                              "--bottleneck", "--quality-target", "30"],
+                                             "drop --bottleneck and --quality-target"),
 }
 
 
@@ -313,3 +318,36 @@ def test_real_subprocess_exit_code_and_no_traceback(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: empty prompt: --prompt needs some text"
+
+
+# ---------------------------------------------------------------- --compile
+
+
+def test_compile_gives_the_same_clips_as_eager(tiny_t2v_dir, tmp_path, capsys):
+    """--compile compiles on a one-step warm-up, says so, and the clip matches the eager one."""
+    common = ["--model", str(tiny_t2v_dir), "--prompt", "a red circle moving up", "--steps", "3", "--format", "frames"]
+    assert main([*common, "--out", str(tmp_path / "eager")]) == 0
+    try:
+        assert main([*common, "--out", str(tmp_path / "compiled"), "--compile"]) == 0
+    finally:
+        import torch
+
+        torch._dynamo.reset()
+    err = capsys.readouterr().err
+    assert "compiling the transformer" in err and "compiled in" in err, err
+    eager, compiled = read_clip(tmp_path / "eager"), read_clip(tmp_path / "compiled")
+    assert np.abs(eager.astype(int) - compiled.astype(int)).max() <= 1  # 8-bit frames; fused kernels may round apart
+
+
+def test_compile_failure_falls_back_to_eager_with_the_reason(tiny_t2v_dir, tmp_path, capsys, monkeypatch):
+    import torch
+
+    def refuse(self, *args, **kwargs):
+        raise RuntimeError("no C compiler here\nlong trace")
+
+    monkeypatch.setattr(torch.nn.Module, "compile", refuse)
+    assert main(["--model", str(tiny_t2v_dir), "--prompt", "a red circle", "--steps", "2", "--compile",
+                 "--out", str(tmp_path / "x.gif")]) == 0
+    err = capsys.readouterr().err
+    assert "--compile: could not compile (RuntimeError: no C compiler here); running uncompiled" in err, err
+    assert read_clip(tmp_path / "x.gif").shape[0] == FRAMES
