@@ -1,7 +1,7 @@
 """Benchmark the text-to-video pipeline: time and peak memory per clip, and the oracle's reading of
 clips for held-out and random prompts — all measured in one run, with the model loaded once.
 
-    python bench/t2v.py [--model PATH] [--steps 25] [--frames 16] [--prompts 32] [--repeats 3]
+    python bench/t2v.py [--model PATH] [--steps 25] [--frames 16] [--prompts 32] [--repeats 3] [--compile]
     python bench/t2v.py --quick      # a seconds-long smoke run on a tiny random model
 
 Times are per clip (batch 1, classifier-free guidance: two forwards a step), median of
@@ -9,6 +9,8 @@ Times are per clip (batch 1, classifier-free guidance: two forwards a step), med
 resets the peak before each clip; elsewhere it is the peak since start). Oracle scores: per
 attribute over the prompts that state it, and joint (every attribute right), on
 `world.video_eval_prompts(n, "heldout")` — combinations training never showed — and `"any"`.
+With --compile the clip is also timed with the CLI's `--compile` (torch.compile in place), eager
+and compiled runs alternating, and the compile's own cost (with its first clip) is printed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=8, help="clips per call while scoring")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--compile", action="store_true", help="also time one clip compiled (as the CLI's --compile)")
     parser.add_argument("--quick", action="store_true", help="tiny random model, 3 steps, 2 prompts: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
@@ -50,6 +53,30 @@ def load(args):
     from pipelines.loading_video import load_t2v_pipeline
 
     return load_t2v_pipeline(args.model)
+
+
+def time_compiled(transformer, clip, repeats: int) -> list[list[str]]:
+    """--compile: compile in place on one clip, then time eager and compiled clips alternately
+    (the compiled call is switched off and on), so drift reaches both alike → table rows."""
+    import time
+
+    from pipelines.compile import compile_transformer
+
+    start = time.perf_counter()
+    problem = compile_transformer(transformer, clip)
+    if problem is not None:
+        return [["--compile", f"could not compile: {problem}"]]
+    first = time.perf_counter() - start
+    compiled_call, eager, compiled = transformer._compiled_call_impl, [], []
+    for _ in range(repeats):
+        transformer._compiled_call_impl = None
+        eager += timed(clip, 1)
+        transformer._compiled_call_impl = compiled_call
+        compiled += timed(clip, 1)
+    transformer._compiled_call_impl = None
+    e, c = median(eager), median(compiled)
+    return [["--compile: compile + its first clip", f"{first:.1f} s"],
+            [f"1 clip eager / compiled, alternating, median of {repeats}", f"{e:.2f} s / {c:.2f} s ({e / c:.2f}x)"]]
 
 
 def main(argv=None) -> None:
@@ -82,6 +109,7 @@ def main(argv=None) -> None:
         reset_peak_rss()
         times += timed(lambda: clips([prompt]), 1)
         peaks.append(peak_rss_mb())
+    compiled_rows = time_compiled(pipe.transformer, lambda: clips([prompt]), args.repeats) if args.compile else []
 
     scores = {}
     for split in ("heldout", "any"):
@@ -102,6 +130,7 @@ def main(argv=None) -> None:
         [f"1 clip, median of {args.repeats} (min)", f"{t:.2f} s ({min(times):.2f} s)"],
         ["per frame / per step", f"{t / frames * 1000:.0f} ms / {t / args.steps * 1000:.0f} ms"],
         ["peak RSS: loaded / during a clip (max of repeats)", f"{rss_loaded:.0f} / {max(peaks):.0f} MB"],
+        *compiled_rows,
     ]))
     print()
     print(markdown_table(["prompts", "n", *VIDEO_ATTRIBUTES, "joint"],
