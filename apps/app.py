@@ -74,7 +74,7 @@ def acceleration_widgets(kind: str) -> tuple:
         gr.Markdown("Training-free: cache the transformer's blocks between steps, or sample the middle steps "
                     "at half size. The report under the result shows the measured speed-up.")
         method = gr.Dropdown(list(METHODS), value="none", label="Caching method", elem_id=f"{kind}-method")
-        threshold = gr.Slider(0.0, 0.5, 0.05, step=0.01, label="Threshold", visible=False,
+        threshold = gr.Slider(0.0, 0.5, inputs.DEFAULT_THRESHOLD, step=0.01, label="Threshold", visible=False,
                               info="reuse cached blocks while the change stays below this")
         interval = gr.Slider(1, 10, 2, step=1, label="Interval", visible=False, info="a full step every N steps")
         bottleneck = gr.Checkbox(False, label="Bottleneck sampling",

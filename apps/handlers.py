@@ -59,7 +59,7 @@ class Handlers:
     # ------------------------------------------------------------------ the endpoints
 
     def t2i(self, prompt, negative_prompt=None, seed=0, steps=DEFAULT_STEPS, guidance=DEFAULT_GUIDANCE, height=0,
-            width=0, model=None, method="none", threshold=0.05, interval=2, bottleneck=False,
+            width=0, model=None, method="none", threshold=inputs.DEFAULT_THRESHOLD, interval=2, bottleneck=False,
             progress=gr.Progress()):
         """Text to image → (PNG path, markdown report)."""
         with shown_to_user():
@@ -72,8 +72,8 @@ class Handlers:
             return str(path), f"Seed {seed}. {info}"
 
     def t2v(self, prompt, negative_prompt=None, seed=0, steps=DEFAULT_STEPS, guidance=DEFAULT_GUIDANCE, frames=0,
-            height=0, width=0, model=None, method="none", threshold=0.05, interval=2, bottleneck=False,
-            progress=gr.Progress()):
+            height=0, width=0, model=None, method="none", threshold=inputs.DEFAULT_THRESHOLD, interval=2,
+            bottleneck=False, progress=gr.Progress()):
         """Text to video → (MP4 path, GIF path, markdown report)."""
         with shown_to_user():
             call, seed, accel = self.common(prompt, negative_prompt, seed, steps, guidance, method, threshold,

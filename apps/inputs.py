@@ -16,6 +16,9 @@ MAX_GUIDANCE = 30.0
 MAX_SEED = 2**32 - 1
 MAX_SIDE = 4096
 MAX_FRAMES = 1024
+# the threshold knob's starting value (and the API's default): the first-block cache's own, which
+# bench/cache.py chose; picking a method in the UI moves the slider to that method's default
+DEFAULT_THRESHOLD = 0.1
 
 
 def prompt(value, name: str = "prompt", required: bool = True) -> str | None:

@@ -212,3 +212,11 @@ def test_t2v_acceleration_reports_what_it_skipped(handlers):
     t2v(handlers, steps=6)
     *_, info = t2v(handlers, steps=6, method="interval", interval=2)
     assert "×** the speed" in info and re.search(r"interval skipped \d+% of block evaluations", info)
+
+
+def test_the_threshold_default_is_the_first_block_caches_own():
+    """The API's (and the slider's) starting threshold is FBCacheConfig's default, chosen by bench/cache.py."""
+    from apps import inputs
+    from samplers import FBCacheConfig
+
+    assert inputs.DEFAULT_THRESHOLD == FBCacheConfig().threshold
