@@ -1,7 +1,8 @@
 """`--compile`: torch.compile a pipeline's transformer in place for a batch job.
 
-On these CPUs a compiled VideoDiT forward ran ~23 % faster (0.428 → 0.330 s at batch 2) after a
-~50 s compile: worth it over a prompt file, not for one clip. The compile happens on a one-step
+On the shipped video model a clip at 25 steps took 10.64 s compiled against 11.56 s eager
+(`python bench/t2v.py --compile`, docs/BENCHMARKS.md) after a 48 s compile: worth it over a long
+prompt file (about 50 clips to break even), not for one clip. The compile happens on a one-step
 warm-up call, so its cost shows up front with a message, and a machine that cannot compile (no C
 compiler, an unsupported op) falls back to eager with the reason instead of failing mid-batch.
 Caches and bottleneck sampling make per-step decisions in Python; they are refused with it.

@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sampling_args(p, default_steps=25, default_guidance=4.0)
     add_acceleration_args(p)
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the transformer first (about a minute once; then each clip ~20%% faster "
-                        "on CPU): for batch jobs; not with --cache, --bottleneck or --quality-target")
+                   help="torch.compile the transformer first (about a minute once; then each clip ~8%% faster "
+                        "on CPU): for long batch jobs; not with --cache, --bottleneck or --quality-target")
     return p
 
 
