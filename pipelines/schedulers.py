@@ -36,6 +36,12 @@ def is_flow_matching(scheduler) -> bool:
 
 def make_scheduler(name: str, current):
     """The scheduler called `name`, configured for the same objective as `current`."""
+    cls, config = scheduler_config(name, current)
+    return cls.from_config(config)
+
+
+def scheduler_config(name: str, current) -> tuple[type, dict]:
+    """(class, config) of the scheduler called `name` for `current`'s objective; UserError if unfit."""
     if name not in SCHEDULERS:
         raise UserError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
     class_name, flow_extra = SCHEDULERS[name]
@@ -46,13 +52,17 @@ def make_scheduler(name: str, current):
             raise UserError(f"scheduler {name!r} does not fit this flow-matching model; use one of "
                             f"{', '.join(n for n, (_, e) in SCHEDULERS.items() if e is not None)}")
         config.update(flow_extra)
-        # FlowMatch* schedulers call the timestep shift `shift`, the multistep solvers `flow_shift`.
-        config.setdefault("flow_shift", config.get("shift", 1.0))
-        config.setdefault("shift", config["flow_shift"])
+        # FlowMatch* schedulers call the timestep shift `shift`, the multistep solvers `flow_shift`;
+        # each gets only its own name (diffusers warns about a key the class does not take)
+        shift = config.pop("flow_shift", config.get("shift", 1.0))
+        if class_name in FLOW_CLASSES:
+            config["shift"] = shift
+        else:
+            config["flow_shift"] = shift
     elif class_name in FLOW_CLASSES:
         raise UserError(f"scheduler {name!r} is for flow-matching models; this model predicts "
                         f"{config.get('prediction_type', 'epsilon')!r}")
-    return cls.from_config(config)
+    return cls, config
 
 
 def scale_model_input(scheduler, latents, t):

@@ -61,6 +61,21 @@ def test_flow_model_with_fitting_schedulers(tiny_t2i, name):
     assert np.isfinite(out).all()
 
 
+@pytest.mark.parametrize("first,then", [("unipc", "flow-heun"), ("flow-heun", "dpm++"), ("flow-euler", "flow-euler")])
+def test_switching_flow_schedulers_keeps_the_shift_under_each_ones_name(first, then):
+    """FlowMatch* take `shift`, the multistep solvers `flow_shift`; passing the other name made
+    diffusers warn on every --scheduler run."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from pipelines.schedulers import scheduler_config
+
+    one = make_scheduler(first, FlowMatchEulerDiscreteScheduler(shift=8.0))
+    cls, config = scheduler_config(then, one)
+    own, other = ("shift", "flow_shift") if cls.__name__.startswith("FlowMatch") else ("flow_shift", "shift")
+    assert config[own] == 8.0 and (other not in config or own == "flow_shift"), config
+    assert cls.from_config(config).config[own] == 8.0
+
+
 @pytest.mark.parametrize("scheduler_cls", [DDIMScheduler, DPMSolverMultistepScheduler])
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
 def test_noise_model_with_ddpm_family(tiny_t2i, scheduler_cls, prediction_type):
