@@ -171,6 +171,18 @@ def attach(setting: Setting, pipe) -> str | None:
         return f"not attached: {type(err).__name__}: {err}"
 
 
+def timed_pass(task: Task, setting: Setting, batch: int, after_call: Callable | None = None) -> float:
+    """Seconds for all prompts under `setting` (already attached); after_call(output) after each call."""
+    seconds = 0.0
+    for i in range(0, len(task.prompts), batch):
+        start = time.perf_counter()
+        out = task.call(task.prompts[i:i + batch], i, setting.acceleration)
+        seconds += time.perf_counter() - start
+        if after_call is not None:
+            after_call(out)
+    return seconds
+
+
 def run_setting(task: Task, setting: Setting, batch: int, counter: BlockCounter) -> dict:
     """All prompts under one setting → {time, skipped, samples} (or {error} if it cannot attach).
     Samples and skip counts come from this pass; `time_again` re-times it in later passes."""
@@ -181,24 +193,25 @@ def run_setting(task: Task, setting: Setting, batch: int, counter: BlockCounter)
     if problem is not None:
         return {"error": problem}
     counter.reset()
-    samples, computed, skipped, seconds = [], 0, 0, 0.0
+    samples, counts = [], {"computed": 0, "skipped": 0}
     cache_config, _ = samplers.split_acceleration(setting.acceleration)
+
+    def keep(out) -> None:
+        samples.append(out)
+        if cache_config is not None:
+            st = samplers.stats(pipe.transformer)
+            counts["computed"] += st.computed
+            counts["skipped"] += st.skipped
+
     try:
-        for i in range(0, len(task.prompts), batch):
-            start = time.perf_counter()
-            out = task.call(task.prompts[i:i + batch], i, setting.acceleration)
-            seconds += time.perf_counter() - start
-            samples.append(out)
-            if cache_config is not None:
-                st = samplers.stats(pipe.transformer)
-                computed, skipped = computed + st.computed, skipped + st.skipped
+        seconds = timed_pass(task, setting, batch, keep)
     except Exception as err:
         return {"error": f"failed while sampling: {type(err).__name__}: {err}"}
     finally:
         if setting.detach is not None:
             setting.detach(pipe)
-    counted = counter.skipped_fraction
-    by_stats = skipped / (computed + skipped) if cache_config is not None and computed + skipped else None
+    counted, total = counter.skipped_fraction, counts["computed"] + counts["skipped"]
+    by_stats = counts["skipped"] / total if cache_config is not None and total else None
     return {"time": seconds, "skipped": counted if by_stats is None else by_stats, "skipped_counted": counted,
             "samples": np.concatenate(samples)}
 
@@ -208,12 +221,7 @@ def time_again(task: Task, setting: Setting, batch: int) -> float | None:
     if attach(setting, task.pipe) is not None:
         return None
     try:
-        seconds = 0.0
-        for i in range(0, len(task.prompts), batch):
-            start = time.perf_counter()
-            task.call(task.prompts[i:i + batch], i, setting.acceleration)
-            seconds += time.perf_counter() - start
-        return seconds
+        return timed_pass(task, setting, batch)
     except Exception:
         return None
     finally:
