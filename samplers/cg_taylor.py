@@ -24,7 +24,7 @@ from .blocks import add, sub
 from .change import relative_l1
 from .checks import boolean, integer_at_least, non_negative, one_of, optional_steps
 from .policy import Policy
-from .taylor import FORMULAS, Forecaster
+from .taylor import FORMULAS, Forecaster, HeadForecasts
 
 TARGETS = ("output", "residual")
 
@@ -70,7 +70,7 @@ class CGTaylorState:
         self.error: float | None = None  # last gate value, for inspection
         self.second_input = None
         self.latest = None  # output of the last block run in this step
-        self.heads: dict[str, Forecaster] = {}  # head module key → its forecaster
+        self.heads = HeadForecasts(config.order, config.formula)
 
 
 class CGTaylor(Policy):
@@ -127,12 +127,4 @@ class CGTaylor(Policy):
         state.last.update(step.index, value)
 
     def forward_head(self, state: CGTaylorState, step, key: str, run):
-        head = state.heads.get(key)
-        if state.skip and head is not None and head.ready:
-            return head.predict(step.index)
-        out = run()
-        if not state.skip:
-            if head is None:
-                head = state.heads[key] = Forecaster(self.config.order, self.config.formula)
-            head.update(step.index, out)
-        return out
+        return state.heads(key, step.index, state.skip, run)

@@ -22,7 +22,7 @@ from .blocks import add, sub
 from .change import relative_l1
 from .checks import boolean, integer_at_least, non_negative
 from .policy import Policy
-from .taylor import Forecaster
+from .taylor import HeadForecasts
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,12 @@ class FBCacheConfig:
 
 
 class FBCacheState:
-    def __init__(self):
+    def __init__(self, config: FBCacheConfig):
         self.reference = None  # first block's residual at the last fully computed step
         self.reuse = False
         self.change: float | None = None  # last measured change, for inspection
         self.residuals: dict[str, tuple] = {}
-        self.heads: dict[str, Forecaster] = {}  # head module key → its forecaster
+        self.heads = HeadForecasts(config.head_order)
 
 
 class FBCache(Policy):
@@ -63,7 +63,7 @@ class FBCache(Policy):
         return self.config.forecast_head
 
     def new_state(self) -> FBCacheState:
-        return FBCacheState()
+        return FBCacheState(self.config)
 
     def forward_block(self, state: FBCacheState, step, call):
         if call.position == 0:
@@ -82,12 +82,4 @@ class FBCache(Policy):
         return call.result(out), True
 
     def forward_head(self, state: FBCacheState, step, key: str, run):
-        head = state.heads.get(key)
-        if state.reuse and head is not None and head.ready:
-            return head.predict(step.index)
-        out = run()
-        if not state.reuse:
-            if head is None:
-                head = state.heads[key] = Forecaster(self.config.head_order)
-            head.update(step.index, out)
-        return out
+        return state.heads(key, step.index, state.reuse, run)

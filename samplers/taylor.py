@@ -76,3 +76,25 @@ class Forecaster:
             out = [o + weight * f for o, f in zip(out, self.factors[i])]
         parts = tuple(o.to(d) for o, d in zip(out, self.dtypes))
         return parts if self.is_tuple else parts[0]
+
+
+class HeadForecasts:
+    """Forecasters for the modules after the blocks (refine branches), one per module key, for a
+    policy that skips whole steps: on a skipped step the forecast (once one exists), otherwise
+    the module runs and its output is learnt."""
+
+    def __init__(self, order: int, formula: str = "newton"):
+        self.order, self.formula = order, formula
+        self.by_key: dict[str, Forecaster] = {}
+
+    def __call__(self, key: str, step: int, skip: bool, run):
+        head = self.by_key.get(key)
+        if skip and head is not None and head.ready:
+            return head.predict(step)
+        out = run()
+        if not skip:
+            if head is None:
+                head = self.by_key[key] = Forecaster(self.order, self.formula)
+            head.update(step, out)
+        return out
+
