@@ -47,7 +47,7 @@ def our_cache_settings(quick: bool) -> list[Setting]:
     """Every method at a few strengths, gentle to aggressive."""
     grid = {
         "interval": [IntervalCacheConfig(2), IntervalCacheConfig(3)],
-        "bwcache": [BWCacheConfig(threshold=x) for x in (0.05, 0.1, 0.2)],
+        "bwcache": [BWCacheConfig(threshold=x) for x in (0.05, 0.1, 0.2, 0.3)],
         "fbcache": [FBCacheConfig(threshold=x) for x in (0.05, 0.07, 0.1, 0.15, 0.2)],
         "taylorseer": [TaylorSeerConfig(interval=n) for n in (2, 3, 4, 6)],
         "cg-taylor": [CGTaylorConfig(threshold=x) for x in (0.05, 0.1, 0.2, 0.3)],
