@@ -2,6 +2,7 @@
 clips for held-out and random prompts — all measured in one run, with the model loaded once.
 
     python bench/t2v.py [--model PATH] [--steps 25] [--frames 16] [--prompts 32] [--repeats 3] [--compile]
+                        [--cache fbcache [--cache-threshold 0.1]] [--bottleneck]
     python bench/t2v.py --quick      # a seconds-long smoke run on a tiny random model
 
 Times are per clip (batch 1, classifier-free guidance: two forwards a step), median of
@@ -11,6 +12,10 @@ attribute over the prompts that state it, and joint (every attribute right), on
 `world.video_eval_prompts(n, "heldout")` — combinations training never showed — and `"any"`.
 With --compile the clip is also timed with the CLI's `--compile` (torch.compile in place), eager
 and compiled runs alternating, and the compile's own cost (with its first clip) is printed.
+With --cache/--bottleneck (the CLI's acceleration flags) the clip is also timed accelerated,
+plain and accelerated runs alternating, and the oracle reads both: the accelerated rows are
+marked with the method. Why: the time target is per clip at 25 steps, where a cache has fewer
+steps to skip than in bench/cache.py's 50.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from bench.common import markdown_table, median, peak_rss_mb, reset_peak_rss, score_row, timed, to_uint8
+from pipelines.cli_common import acceleration_from_args, add_acceleration_args
+from pipelines.errors import UserError
 
 
 def parse_args(argv=None):
@@ -38,7 +45,14 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true", help="also time one clip compiled (as the CLI's --compile)")
     parser.add_argument("--quick", action="store_true", help="tiny random model, 3 steps, 2 prompts: a smoke run")
+    add_acceleration_args(parser)
     args = parser.parse_args(argv)
+    if args.quality_target is not None:
+        parser.error("--quality-target is not benchmarked here: name the cache with --cache")
+    try:
+        args.acceleration = acceleration_from_args(args)
+    except UserError as err:
+        parser.error(str(err))
     if args.quick:
         args.steps, args.prompts, args.repeats, args.batch = 3, 2, 1, 2
         args.threads = args.threads or 1  # a smoke run should not crowd the machine
@@ -79,6 +93,32 @@ def time_compiled(transformer, clip, repeats: int) -> list[list[str]]:
             [f"1 clip eager / compiled, alternating, median of {repeats}", f"{e:.2f} s / {c:.2f} s ({e / c:.2f}x)"]]
 
 
+def describe(acceleration: list) -> str:
+    """A short name for table rows, as bench/cache.py names them: 'fbcache threshold=0.1', 'bottleneck'."""
+    from samplers import BottleneckConfig, method_knobs, method_name
+
+    names = []
+    for config in acceleration:
+        if isinstance(config, BottleneckConfig):
+            names.append("bottleneck")
+            continue
+        method = method_name(config)
+        knobs = " ".join(f"{k}={getattr(config, k):g}" for k in method_knobs(method))
+        names.append(f"{method} {knobs}".strip())
+    return " + ".join(names)
+
+
+def time_accelerated(clip, accelerated, repeats: int, label: str) -> list[list[str]]:
+    """Plain and accelerated clips alternately (drift reaches both alike) → a table row."""
+    accelerated()  # warm-up: the first cached call allocates its stores
+    plain, fast = [], []
+    for _ in range(repeats):
+        plain += timed(clip, 1)
+        fast += timed(accelerated, 1)
+    p, f = median(plain), median(fast)
+    return [[f"1 clip plain / {label}, alternating, median of {repeats}", f"{p:.2f} s / {f:.2f} s ({p / f:.2f}x)"]]
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads:
@@ -95,11 +135,11 @@ def main(argv=None) -> None:
     pipe.set_progress_bar_config(disable=True)
     frames = args.frames or pipe.config.num_frames
 
-    def clips(prompts: list[str], seed: int = 0):
+    def clips(prompts: list[str], seed: int = 0, acceleration=None):
         """(B, F, H, W, 3) floats; prompt i gets seed + i whatever the batch."""
         generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))]
         return pipe(prompts, num_frames=frames, num_inference_steps=args.steps, guidance_scale=args.guidance,
-                    generator=generators, output_type="np").frames
+                    generator=generators, output_type="np", acceleration=acceleration).frames
 
     rss_loaded = peak_rss_mb()
     prompt = world.video_eval_prompts(1, "any", seed=3)[0]
@@ -109,15 +149,22 @@ def main(argv=None) -> None:
         reset_peak_rss()
         times += timed(lambda: clips([prompt]), 1)
         peaks.append(peak_rss_mb())
+    accel = args.acceleration
+    label = describe(accel) if accel else ""
+    accel_rows = (time_accelerated(lambda: clips([prompt]), lambda: clips([prompt], acceleration=accel),
+                                   args.repeats, label) if accel else [])
     compiled_rows = time_compiled(pipe.transformer, lambda: clips([prompt]), args.repeats) if args.compile else []
 
     scores = {}
     for split in ("heldout", "any"):
         prompts = world.video_eval_prompts(args.prompts, split, seed=0)
-        made = []
-        for i in range(0, len(prompts), args.batch):
-            made.extend(to_uint8(clips(prompts[i:i + args.batch], seed=i)))
-        scores[split] = world.score_video(prompts, made)
+        for name, acceleration in ((split, None), (f"{split}, {label}", accel)):
+            if name != split and not accel:
+                continue
+            made = []
+            for i in range(0, len(prompts), args.batch):
+                made.extend(to_uint8(clips(prompts[i:i + args.batch], seed=i, acceleration=acceleration)))
+            scores[name] = world.score_video(prompts, made)
 
     h, w = pipe.native_size, pipe.native_size
     params = sum(p.numel() for p in pipe.transformer.parameters()) / 1e6
@@ -130,6 +177,7 @@ def main(argv=None) -> None:
         [f"1 clip, median of {args.repeats} (min)", f"{t:.2f} s ({min(times):.2f} s)"],
         ["per frame / per step", f"{t / frames * 1000:.0f} ms / {t / args.steps * 1000:.0f} ms"],
         ["peak RSS: loaded / during a clip (max of repeats)", f"{rss_loaded:.0f} / {max(peaks):.0f} MB"],
+        *accel_rows,
         *compiled_rows,
     ]))
     print()
