@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 import samplers
+from bench.common import acceleration_name
 from samplers import (BottleneckConfig, BWCacheConfig, CGTaylorConfig, FBCacheConfig, IntervalCacheConfig,
                       TaylorSeerConfig)
 from samplers.blocks import find_blocks
@@ -58,8 +59,7 @@ def our_cache_settings(quick: bool) -> list[Setting]:
     for method, configs in grid.items():
         for config in configs:
             knobs = {k: getattr(config, k) for k in samplers.method_knobs(method) if hasattr(config, k)}
-            label = " ".join(f"{v:g}" if k == method else f"{k}={v:g}" for k, v in knobs.items())
-            settings.append(Setting(f"{method} {label}", "ours", acceleration=config, knobs=knobs))
+            settings.append(Setting(acceleration_name(config), "ours", acceleration=config, knobs=knobs))
     return settings
 
 

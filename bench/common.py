@@ -82,6 +82,18 @@ def score_row(scores: dict, attributes: Sequence[str]) -> list[str]:
 # ---------------------------------------------------------------- tables
 
 
+def acceleration_name(config) -> str:
+    """A cache or bottleneck config as benchmark tables name it: 'fbcache threshold=0.1',
+    'interval 2' (a knob named like its method shows its value only), 'bottleneck'."""
+    import samplers
+
+    if isinstance(config, samplers.BottleneckConfig):
+        return "bottleneck"
+    method = samplers.method_name(config)
+    knobs = {k: getattr(config, k) for k in samplers.method_knobs(method) if hasattr(config, k)}
+    return " ".join([method, *(f"{v:g}" if k == method else f"{k}={v:g}" for k, v in knobs.items())])
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub-style table; cells are printed with str()."""
     lines = ["| " + " | ".join(str(h) for h in headers) + " |", "|" + "---|" * len(headers)]

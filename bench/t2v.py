@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from bench.common import markdown_table, median, peak_rss_mb, reset_peak_rss, score_row, timed, to_uint8
+from bench.common import (acceleration_name, markdown_table, median, peak_rss_mb, reset_peak_rss, score_row, timed,
+                          to_uint8)
 from pipelines.cli_common import acceleration_from_args, add_acceleration_args
 from pipelines.errors import UserError
 
@@ -93,21 +94,6 @@ def time_compiled(transformer, clip, repeats: int) -> list[list[str]]:
             [f"1 clip eager / compiled, alternating, median of {repeats}", f"{e:.2f} s / {c:.2f} s ({e / c:.2f}x)"]]
 
 
-def describe(acceleration: list) -> str:
-    """A short name for table rows, as bench/cache.py names them: 'fbcache threshold=0.1', 'bottleneck'."""
-    from samplers import BottleneckConfig, method_knobs, method_name
-
-    names = []
-    for config in acceleration:
-        if isinstance(config, BottleneckConfig):
-            names.append("bottleneck")
-            continue
-        method = method_name(config)
-        knobs = " ".join(f"{k}={getattr(config, k):g}" for k in method_knobs(method))
-        names.append(f"{method} {knobs}".strip())
-    return " + ".join(names)
-
-
 def time_accelerated(clip, accelerated, repeats: int, label: str) -> list[list[str]]:
     """Plain and accelerated clips alternately (drift reaches both alike) → a table row."""
     accelerated()  # warm-up: the first cached call allocates its stores
@@ -150,7 +136,7 @@ def main(argv=None) -> None:
         times += timed(lambda: clips([prompt]), 1)
         peaks.append(peak_rss_mb())
     accel = args.acceleration
-    label = describe(accel) if accel else ""
+    label = " + ".join(acceleration_name(config) for config in accel) if accel else ""
     accel_rows = (time_accelerated(lambda: clips([prompt]), lambda: clips([prompt], acceleration=accel),
                                    args.repeats, label) if accel else [])
     compiled_rows = time_compiled(pipe.transformer, lambda: clips([prompt]), args.repeats) if args.compile else []
@@ -158,9 +144,7 @@ def main(argv=None) -> None:
     scores = {}
     for split in ("heldout", "any"):
         prompts = world.video_eval_prompts(args.prompts, split, seed=0)
-        for name, acceleration in ((split, None), (f"{split}, {label}", accel)):
-            if name != split and not accel:
-                continue
+        for name, acceleration in [(split, None)] + ([(f"{split}, {label}", accel)] if accel else []):
             made = []
             for i in range(0, len(prompts), args.batch):
                 made.extend(to_uint8(clips(prompts[i:i + args.batch], seed=i, acceleration=acceleration)))
