@@ -394,6 +394,24 @@ def test_fbcache_gates_on_the_first_blocks_residual_not_its_output():
         assert samplers.stats(model).skipped > 0
 
 
+def test_fbcache_residual_order_extrapolates_the_reused_residuals():
+    """Residuals linear in the step: order 1 reproduces the uncached output on reused steps, order 0
+    (the residual as it was) does not. The gate's residual 1 + s changes by (s - s_ref) / (1 + s_ref):
+    at threshold 0.6 steps 0, 1, 3, 6, … are computed and the others reused."""
+    torch.manual_seed(0)
+    model = PolyModel(degree=1).double()
+    model.transformer_blocks[0].attn1.coeffs.fill_(1.0)  # the gate's residual: 1 + s
+    x = torch.randn(2, 4, dtype=torch.float64)
+    reference = torch.stack([model(x, float(s)) for s in range(10)])
+    outs = {}
+    for order in (0, 1):
+        with samplers.accelerated(model, FBCacheConfig(threshold=0.6, residual_order=order, forecast_head=False)):
+            outs[order] = torch.stack([model(x, float(s)) for s in range(10)])
+            assert samplers.stats(model).skipped > 0
+    torch.testing.assert_close(outs[1], reference, rtol=1e-9, atol=1e-9)
+    assert not torch.allclose(outs[0], reference, rtol=1e-3, atol=1e-3)
+
+
 # ---------------------------------------------------------------- blocks returning two streams
 
 
@@ -461,6 +479,7 @@ def test_blocks_returning_two_streams(reuse):
     (lambda: TaylorSeerConfig(forecast_head=1), "forecast_head must be True or False, got 1"),
     (lambda: FBCacheConfig(forecast_head=None), "forecast_head must be True or False, got None"),
     (lambda: FBCacheConfig(head_order=-1), "head_order must be an integer >= 0, got -1"),
+    (lambda: FBCacheConfig(residual_order=-1), "residual_order must be an integer >= 0, got -1"),
     (lambda: samplers.make_config("magic"), "unknown cache method 'magic'"),
     (lambda: samplers.make_config("interval", threshold=0.1), "'interval' takes no threshold"),
     (lambda: samplers.make_config("none", interval=2), "'none' takes no interval"),
