@@ -84,14 +84,20 @@ def score_row(scores: dict, attributes: Sequence[str]) -> list[str]:
 
 def acceleration_name(config) -> str:
     """A cache or bottleneck config as benchmark tables name it: 'fbcache threshold=0.1',
-    'interval 2' (a knob named like its method shows its value only), 'bottleneck'."""
+    'interval 2' (a knob named like its method shows its value only), 'bottleneck'; options
+    off their defaults follow ('fbcache threshold=0.07 forecast_head=False residual_order=1')."""
     import samplers
 
     if isinstance(config, samplers.BottleneckConfig):
         return "bottleneck"
+    from dataclasses import fields
+
     method = samplers.method_name(config)
     knobs = {k: getattr(config, k) for k in samplers.method_knobs(method) if hasattr(config, k)}
-    return " ".join([method, *(f"{v:g}" if k == method else f"{k}={v:g}" for k, v in knobs.items())])
+    default = type(config)()
+    others = [f"{f.name}={getattr(config, f.name)}" for f in fields(config)  # what sets it apart from its default
+              if f.name not in knobs and getattr(config, f.name) != getattr(default, f.name)]
+    return " ".join([method, *(f"{v:g}" if k == method else f"{k}={v:g}" for k, v in knobs.items()), *others])
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
