@@ -9,6 +9,7 @@ from __future__ import annotations
 import resource
 import statistics
 import time
+from dataclasses import fields
 from typing import Callable, Sequence
 
 import numpy as np
@@ -90,8 +91,6 @@ def acceleration_name(config) -> str:
 
     if isinstance(config, samplers.BottleneckConfig):
         return "bottleneck"
-    from dataclasses import fields
-
     method = samplers.method_name(config)
     knobs = {k: getattr(config, k) for k in samplers.method_knobs(method) if hasattr(config, k)}
     default = type(config)()

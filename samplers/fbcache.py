@@ -65,7 +65,6 @@ class FBCacheState:
         self.reuse = False
         self.change: float | None = None  # last measured change, for inspection
         self.residuals: dict[str, Forecaster] = {}  # blocks 2..L: their residuals at computed steps
-        self.residual_order = config.residual_order
         self.heads = HeadForecasts(config.head_order)
 
 
@@ -93,7 +92,7 @@ class FBCache(Policy):
             return call.result(add(call.inputs, residual.predict(step.index))), False
         inputs, out = call.inputs, call.compute()
         if residual is None:
-            residual = state.residuals[call.key] = Forecaster(state.residual_order)
+            residual = state.residuals[call.key] = Forecaster(self.config.residual_order)
         residual.update(step.index, sub(out, inputs))
         return call.result(out), True
 

@@ -55,7 +55,8 @@ class Forecaster:
             self.steps, self.factors = [], []
         self.is_tuple = not isinstance(value, torch.Tensor)
         self.dtypes = tuple(p.dtype for p in parts)
-        new = [tuple(p.to(torch.promote_types(p.dtype, torch.float32)) for p in parts)]
+        # differences are taken in at least float32; order 0 takes none, so it keeps the value as it is
+        new = [parts if self.order == 0 else tuple(p.to(torch.promote_types(p.dtype, torch.float32)) for p in parts)]
         for i in range(min(self.order, len(self.factors))):
             span = step - (self.steps[i] if self.formula == "newton" else self.steps[0])
             new.append(tuple((a - b) / span for a, b in zip(new[i], self.factors[i])))
