@@ -50,6 +50,9 @@ def parse_args(argv=None):
     parser.add_argument("--only", choices=("t2i", "t2v"), default=None, help="benchmark one model only")
     parser.add_argument("--t2i-model", default=None, help="text-to-image pipeline folder (default: shipped)")
     parser.add_argument("--t2v-model", default=None, help="text-to-video pipeline folder (default: shipped)")
+    parser.add_argument("--first-frame-model", default="auto", metavar="auto|none|PATH",
+                        help="t2v: as the CLI's (auto: the shipped image model draws the shipped clips' first "
+                             "frames; the caches act on the video model either way)")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--guidance", type=float, default=4.0)
     parser.add_argument("--prompts", type=int, default=16, help="text-to-image prompts")
@@ -142,7 +145,10 @@ def t2v_task(args) -> Task:
     else:
         from pipelines.loading_video import load_t2v_pipeline
 
+        from pipelines.first_frame import configure_first_frame_model
+
         pipe = load_t2v_pipeline(args.t2v_model)
+        configure_first_frame_model(pipe, args.first_frame_model)
 
     def call(prompts, seed, acceleration):
         generators = [torch.Generator().manual_seed(seed + i) for i in range(len(prompts))]

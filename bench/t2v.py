@@ -16,6 +16,9 @@ With --cache/--bottleneck (the CLI's acceleration flags) the clip is also timed 
 plain and accelerated runs alternating, and the oracle reads both: the accelerated rows are
 marked with the method. Why: the time target is per clip at 25 steps, where a cache has fewer
 steps to skip than in bench/cache.py's 50.
+The shipped pipeline is image-first (the shipped image model draws each clip's first frame):
+its time is in the clip's, and printed on its own; `--first-frame-model none` measures the video
+model alone.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=8, help="clips per call while scoring")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--first-frame-model", default="auto", metavar="auto|none|PATH",
+                        help="as the CLI's: auto (the shipped image model draws each shipped clip's first frame), "
+                             "none (the video model alone), or an image pipeline folder")
     parser.add_argument("--compile", action="store_true", help="also time one clip compiled (as the CLI's --compile)")
     parser.add_argument("--quick", action="store_true", help="tiny random model, 3 steps, 2 prompts: a smoke run")
     add_acceleration_args(parser)
@@ -105,6 +111,14 @@ def time_accelerated(clip, accelerated, repeats: int, label: str) -> list[list[s
     return [[f"1 clip plain / {label}, alternating, median of {repeats}", f"{p:.2f} s / {f:.2f} s ({p / f:.2f}x)"]]
 
 
+def describe_first_frame(args, model) -> str:
+    if model is None:
+        return "video model"
+    if args.first_frame_model == "auto":
+        return "shipped image model"
+    return f"image model {args.first_frame_model}"
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads:
@@ -118,7 +132,11 @@ def main(argv=None) -> None:
     from world.video_oracle import VIDEO_ATTRIBUTES
 
     pipe = load(args)
+    from pipelines.first_frame import configure_first_frame_model
+
+    configure_first_frame_model(pipe, args.first_frame_model)
     pipe.set_progress_bar_config(disable=True)
+    first_frames = getattr(pipe, "first_frame_model", None)
     frames = args.frames or pipe.config.num_frames
 
     def clips(prompts: list[str], seed: int = 0, acceleration=None):
@@ -140,6 +158,13 @@ def main(argv=None) -> None:
     accel_rows = (time_accelerated(lambda: clips([prompt]), lambda: clips([prompt], acceleration=accel),
                                    args.repeats, label) if accel else [])
     compiled_rows = time_compiled(pipe.transformer, lambda: clips([prompt]), args.repeats) if args.compile else []
+    first_frame_rows = []
+    if first_frames is not None:  # what the image model's frame costs of a clip
+        def draw():
+            first_frames.draw([prompt], None, pipe.native_size, pipe.native_size, args.steps, args.guidance,
+                              torch.Generator().manual_seed(0))
+        first_frame_rows = [[f"of which the first frame (image model), median of {args.repeats}",
+                             f"{median(timed(draw, args.repeats)):.2f} s"]]
 
     scores = {}
     for split in ("heldout", "any"):
@@ -154,11 +179,12 @@ def main(argv=None) -> None:
     params = sum(p.numel() for p in pipe.transformer.parameters()) / 1e6
     print(f"model: {'tiny random (--quick)' if args.quick else args.model or 'shipped default'}  "
           f"{frames}x{w}x{h}  steps={args.steps} cfg={args.guidance}  threads={torch.get_num_threads()}  "
-          f"params={params:.2f}M")
+          f"params={params:.2f}M  first frame: {describe_first_frame(args, first_frames)}")
     print()
     t = median(times)
     print(markdown_table(["measure", "value"], [
         [f"1 clip, median of {args.repeats} (min)", f"{t:.2f} s ({min(times):.2f} s)"],
+        *first_frame_rows,
         ["per frame / per step", f"{t / frames * 1000:.0f} ms / {t / args.steps * 1000:.0f} ms"],
         ["peak RSS: loaded / during a clip (max of repeats)", f"{rss_loaded:.0f} / {max(peaks):.0f} MB"],
         *accel_rows,

@@ -88,12 +88,33 @@ def untrained_t2v():
     return shapes_t2v_pipeline(transformer, text_encoder=text_encoder, tokenizer=tokenizer)
 
 
-def load_default_t2v():
-    """The shipped text-to-video model if installed, else the untrained stand-in (with a warning)."""
+def load_default_t2v(image_first: bool = True):
+    """The shipped text-to-video model if installed, else the untrained stand-in (with a warning).
+
+    With `image_first` the shipped image model draws each clip's first frame (`pipelines.first_frame`),
+    its prompt rewritten by `world.first_frame_caption`; the two share one MiniLM.
+    """
     from .t2v import TextToVideoPipeline
 
     if (SHIPPED_T2V / "model_index.json").is_file():
-        return TextToVideoPipeline.from_pretrained(SHIPPED_T2V)
+        pipe = TextToVideoPipeline.from_pretrained(SHIPPED_T2V)
+        if image_first:
+            pipe.set_first_frame_model(shipped_first_frame_model(pipe.text_encoder, pipe.tokenizer))
+        return pipe
     log.warning("no trained default text-to-video model is installed at %s; using an UNTRAINED VideoDiT "
                 "(outputs are noise)", SHIPPED_T2V)
     return untrained_t2v()
+
+
+def shipped_first_frame_model(text_encoder=None, tokenizer=None):
+    """The shipped image model as a `FirstFrameModel` for Shapes World clips (None without it)."""
+    import world
+
+    from .first_frame import FirstFrameModel
+    from .t2i import TextToImagePipeline
+
+    if not (SHIPPED_T2I / "model_index.json").is_file():
+        log.warning("no shipped image model at %s: clips are drawn by the video model alone", SHIPPED_T2I)
+        return None
+    shared = {"text_encoder": text_encoder, "tokenizer": tokenizer} if text_encoder is not None else {}
+    return FirstFrameModel(TextToImagePipeline.from_pretrained(SHIPPED_T2I, **shared), world.first_frame_caption)

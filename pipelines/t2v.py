@@ -27,6 +27,7 @@ from .call_inputs import check_output_type, check_prompts, check_side, check_ste
 from .errors import UserError
 from .guidance import guided_prediction, initial_latents
 from .given_frames import given_frames
+from dit.video_masks import given_frames_mask
 from .hooks_state import reset_hook_state
 from .schedulers import scale_model_input, step_kwargs
 from .text_encoder import encode_text, restore_text_encoder
@@ -62,6 +63,19 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
         self.register_to_config(text_max_length=text_max_length, text_encoder_package=text_encoder_package,
                                 fps=fps, num_frames=num_frames or transformer.config.num_frames)
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
+        self.first_frame_model = None  # a `FirstFrameModel`: image-first generation (see `set_first_frame_model`)
+
+    def set_first_frame_model(self, model) -> None:
+        """Let a text-to-image model draw each clip's first frame (a `FirstFrameModel`, or None for
+        the video model alone). It is used when a call gives no frames of its own."""
+        self.first_frame_model = model
+
+    def to(self, *args, **kwargs):
+        """As diffusers', and the first-frame model goes along."""
+        moved = super().to(*args, **kwargs)
+        if self.first_frame_model is not None:
+            self.first_frame_model.pipeline.to(*args, **kwargs)
+        return moved
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -102,7 +116,7 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
 
     def check_inputs(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=25,
                      guidance_scale=4.0, init_frames=None, keyframes=None, negative_prompt=None,
-                     output_type="np", acceleration=None):
+                     output_type="np", acceleration=None, image_first=None):
         """Raises UserError naming the first bad value; None sizes mean the model's native ones."""
         prompts, negatives = prompt_lists(prompt, negative_prompt)
         check_prompts(prompts, negatives)
@@ -115,8 +129,21 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
             raise UserError(f"num_frames {num_frames} is beyond this model's limit of {self.max_frames} frames")
         for name, value in (("height", height), ("width", width)):
             check_side(name, value, self.spatial_multiple, self.native_size)
-        given_frames(init_frames, keyframes, num_frames, height, width)
+        given = given_frames(init_frames, keyframes, num_frames, height, width)
+        if image_first not in (None, True, False):
+            raise UserError(f"image_first must be None (auto), True or False, got {image_first!r}")
+        if image_first and self.first_frame_model is None:
+            raise UserError("image_first=True but this pipeline has no first-frame model "
+                            "(set one with set_first_frame_model)")
+        if image_first and given is not None:
+            raise UserError("image_first=True draws the first frame, but init_frames/keyframes were given too")
         self.check_acceleration(acceleration, num_inference_steps)
+
+    def wants_first_frame(self, image_first, given) -> bool:
+        """Image-first for this call: asked for, or (None) whenever a model is set and no frames are given."""
+        if image_first is None:
+            return self.first_frame_model is not None and given is None
+        return bool(image_first)
 
     def resolve_size(self, num_frames, height, width) -> tuple:
         """None → the pipeline's default frame count and the model's native size."""
@@ -154,6 +181,7 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
         callback_on_step_end_tensor_inputs: list[str] = ("latents",),
         return_dict: bool = True,
         acceleration=None,
+        image_first: bool | None = None,
     ):
         """Generate clips for `prompt`. Returns `VideoPipelineOutput` (or a tuple of frames).
 
@@ -165,9 +193,13 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
         `samplers.apply_acceleration` stays), a `samplers.BottleneckConfig` (flow-matching
         schedulers; frames shrink spatially in its middle stage, the given frames with them), or a
         list of one of each. `samplers.stats(pipe.transformer)` then tells what was skipped.
+        image_first: the first-frame model (`set_first_frame_model`) draws frame 0 of each clip, with
+        the same steps and guidance, and the video model continues it; None (default) does so when a
+        model is set and no frames are given, False never. The clip's noise is drawn first, so a
+        seed gives the same noise either way.
         """
         self.check_inputs(prompt, num_frames, height, width, num_inference_steps, guidance_scale, init_frames,
-                          keyframes, negative_prompt, output_type)
+                          keyframes, negative_prompt, output_type, image_first=image_first)
         cache_config, bottleneck = self.check_acceleration(acceleration, num_inference_steps)
         if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt <= 0:
             raise UserError(f"num_videos_per_prompt must be a positive integer, got {num_videos_per_prompt!r}")
@@ -182,21 +214,28 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
         device = self._execution_device
         dtype = self.transformer.dtype
         prompts = [p for p in prompts for _ in range(num_videos_per_prompt)]
+        clip_negatives = [n for n in negatives for _ in range(num_videos_per_prompt)] if negatives else None
         batch = len(prompts)
         cond = self.encode_prompt(prompts, device)
         uncond = None
         if guidance_scale > 1.0:
-            negatives = [n for n in negatives for _ in range(num_videos_per_prompt)] if negatives else [""] * batch
-            uncond = self.encode_prompt(negatives, device)
+            uncond = self.encode_prompt(clip_negatives or [""] * batch, device)
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         latents = self.prepare_latents(batch, num_frames, height, width, dtype, device, generator, latents)
         given = given_frames(init_frames, keyframes, num_frames, height, width)
+        if self.wants_first_frame(image_first, given):
+            first = self.first_frame_model.draw(prompts, clip_negatives, height, width, num_inference_steps,
+                                                guidance_scale, generator)  # (B, 3, H, W)
+            pixels = torch.zeros(batch, num_frames, 3, height, width)
+            pixels[:, 0] = first
+            given = pixels, given_frames_mask(num_frames, 1, [])
         extra, clean, where = {}, None, None
         if given is not None:
             pixels, mask = given
-            clean = self.encode_frames(pixels.to(device)).to(dtype)[None]  # (1, C, F, h, w)
+            pixels = pixels if pixels.ndim == 5 else pixels[None]  # (1 shared | B per clip, F, 3, H, W)
+            clean = torch.stack([self.encode_frames(p.to(device)) for p in pixels]).to(dtype)  # (1|B, C, F, h, w)
             extra = {"given_mask": mask[None].expand(batch, -1).to(device)}
             where = mask.to(device)[None, None, :, None, None]
 
@@ -227,7 +266,7 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
         else:
             video = self.decode(latents)  # (B, F, 3, H, W) in [0, 1]
             if given is not None:  # exactly the frames the user gave, whatever the VAE does to them
-                video[:, mask.to(video.device)] = pixels[mask].to(video)
+                video[:, mask.to(video.device)] = pixels[:, mask].to(video)
             frames = self.postprocess(video, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:

@@ -44,9 +44,9 @@ def test_shipped_model_is_the_trained_one(shipped):
         assert block.scale_shift_table[5].abs().sum() > 0
 
 
-def test_shipped_model_follows_prompts(shipped):
-    out = shipped(PROMPTS, num_inference_steps=25, guidance_scale=4.0,
-                  generator=torch.Generator().manual_seed(0), output_type="np").frames
+def misses_of(pipe, **kwargs) -> dict:
+    out = pipe(PROMPTS, num_inference_steps=25, guidance_scale=4.0, generator=torch.Generator().manual_seed(0),
+               output_type="np", **kwargs).frames
     clips = (np.asarray(out) * 255).round().astype(np.uint8)
     misses = {}
     for prompt, clip in zip(PROMPTS, clips):
@@ -54,9 +54,26 @@ def test_shipped_model_follows_prompts(shipped):
         for key, value in want.items():
             if got.get(key) != value:
                 misses.setdefault(key, []).append((prompt, value, got.get(key)))
-    # held out, the model reads colour, position and background 1.00 and motion 0.81-0.88
-    # (docs/BENCHMARKS.md): those must hold here, motion with one miss in four allowed. Its
-    # shape read is about 0.5 (issue 4 is open on it), so shape is not asserted per prompt.
+    return misses
+
+
+def test_shipped_model_follows_prompts(shipped):
+    """The shipped pipeline: the shipped image model draws each first frame, the video model moves it."""
+    assert shipped.first_frame_model is not None
+    misses = misses_of(shipped)
+    # held out, image-first clips read colour, size, position and background 1.00, shape and motion
+    # 0.9 or more (docs/BENCHMARKS.md): one miss in four allowed for shape and for motion
+    for key in ("colour", "size", "position", "background"):
+        assert key not in misses, misses[key]
+    assert len(misses.get("shape", [])) <= 1, misses["shape"]
+    assert len(misses.get("motion", [])) <= 1, misses["motion"]
+
+
+def test_shipped_video_model_alone_follows_prompts(shipped):
+    misses = misses_of(shipped, image_first=False)
+    # held out, the video model alone reads colour, position and background 1.00 and motion 0.75-0.88
+    # (docs/BENCHMARKS.md): those must hold here, motion with one miss in four allowed. Its shape
+    # read is about 0.5, so shape is not asserted per prompt.
     for key in ("colour", "position", "background"):
         assert key not in misses, misses[key]
     assert len(misses.get("motion", [])) <= 1, misses["motion"]

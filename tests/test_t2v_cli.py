@@ -287,6 +287,14 @@ BAD = {
                        "unknown device 'quantum'"),
     "missing model": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--model", "{tmp}/no-model"],
                       "model path not found"),
+    "missing first-frame model": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--first-frame-model",
+                                   "{tmp}/no-image-model"], "model path not found"),
+    "first-frame model that is a video model": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4",
+                                                 "--first-frame-model", "{video_model}"],
+                                                "unsupported pipeline 'TextToVideoPipeline'"),
+    "first-frame model with init frames": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--first-frame-model",
+                                            "{video_model}", "--init-frames", "{tmp}/small.png"],
+                                           "does not go with --init-frames"),
     "compile with a cache": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--compile", "--cache", "fbcache"],
                              "--compile runs the plain sampler; drop --cache"),
     "compile with bottleneck and a target": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--compile",
@@ -303,7 +311,7 @@ def test_bad_input_is_one_clear_line_and_exit_2(case, tiny_t2v_dir, tmp_path, ca
     Image.new("RGB", (16, 16)).save(tmp_path / "big.png")
     Image.new("RGB", (SIZE, SIZE)).save(tmp_path / "small.png")
     argv, expected = BAD[case]
-    argv = [a.format(tmp=tmp_path) for a in argv]
+    argv = [a.format(tmp=tmp_path, video_model=tiny_t2v_dir) for a in argv]
     if "--model" not in argv:
         argv += ["--model", str(tiny_t2v_dir)]
     code, err = cli(capsys, *argv)
@@ -351,3 +359,26 @@ def test_compile_failure_falls_back_to_eager_with_the_reason(tiny_t2v_dir, tmp_p
     err = capsys.readouterr().err
     assert "--compile: could not compile (RuntimeError: no C compiler here); running uncompiled" in err, err
     assert read_clip(tmp_path / "x.gif").shape[0] == FRAMES
+
+
+def test_first_frame_model_from_a_folder_starts_each_clip(tiny_t2v_dir, tiny_t2i_dir, tmp_path, capsys):
+    """--first-frame-model PATH: the clip is the Python call's with that image model drawing frame 0;
+    `none` (and the default, for a folder that is not the shipped model) leave the video model alone."""
+    import torch
+
+    from pipelines.first_frame import FirstFrameModel
+    from pipelines.loading import load_t2i_pipeline
+    from pipelines.loading_video import load_t2v_pipeline
+
+    common = ["--model", tiny_t2v_dir, "--prompt", "a red circle moving left", "--format", "frames", "--steps", 2,
+              "--seed", 4, "--num-frames", 3]
+    for name, extra in (("image", ["--first-frame-model", tiny_t2i_dir]), ("none", ["--first-frame-model", "none"]),
+                        ("auto", [])):
+        assert cli(capsys, *common, "--out", tmp_path / name, *extra)[0] == 0
+    image, none, auto = (read_clip(tmp_path / n) for n in ("image", "none", "auto"))
+    assert np.array_equal(none, auto) and not np.array_equal(image[0], none[0])
+    pipe = load_t2v_pipeline(tiny_t2v_dir)
+    pipe.set_first_frame_model(FirstFrameModel(load_t2i_pipeline(tiny_t2i_dir)))
+    want = pipe("a red circle moving left", num_frames=3, num_inference_steps=2,
+                generator=torch.Generator().manual_seed(4)).frames[0]
+    assert np.abs(image.astype(int) - np.round(want * 255).astype(int)).max() <= 1

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import json
 import os
 import signal
@@ -703,7 +705,7 @@ def test_a_video_run_can_continue_a_trained_video_model(tmp_path, text_cache):
     said = []
     train(dataclasses.replace(cfg, init_from=str(tmp_path / "phase1" / "pipeline")), tmp_path / "run", max_steps=0,
           echo=said.append, text_cache=text_cache)
-    assert any("continued the video model" in line for line in said), said
+    assert any("continued the model" in line for line in said), said
     second = dit.VideoDiT.from_pretrained(tmp_path / "run" / "pipeline" / "transformer")
     for name, value in first.state_dict().items():
         torch.testing.assert_close(second.state_dict()[name], value, rtol=0, atol=0, msg=name)
@@ -727,4 +729,49 @@ def test_init_from_a_missing_or_unfitting_model_is_a_clear_error(tmp_path, text_
     with pytest.raises(ConfigError, match="hidden_size"):
         train(cfg, tmp_path / "run2", max_steps=0, echo=quiet, text_cache=text_cache)
     with pytest.raises(ConfigError, match="init_from"):
-        TrainConfig.from_dict({**load_config(REPO / "configs" / "t2i_tiny_test.json").to_dict(), "init_from": "x"})
+        TrainConfig.from_dict({**load_config(REPO / "configs" / "t2i_tiny_test.json").to_dict(), "init_from": ""})
+
+
+def test_an_image_run_can_continue_a_trained_image_model_only(tmp_path, text_cache):
+    """init_from for t2i: an image model of the same config is continued exactly; a video model is refused."""
+    import dit
+
+    cfg = load_config(TINY)
+    first = conftest_randomize(cfg.build_model(), seed=6, std=0.05)
+    first.save_pretrained(tmp_path / "phase1" / "transformer")
+    said = []
+    train(dataclasses.replace(cfg, init_from=str(tmp_path / "phase1")), tmp_path / "run", max_steps=0,
+          echo=said.append, text_cache=text_cache)
+    assert any("continued the model" in line for line in said), said
+    second = dit.DiT.from_pretrained(tmp_path / "run" / "pipeline" / "transformer")
+    for name, value in first.state_dict().items():
+        torch.testing.assert_close(second.state_dict()[name], value, rtol=0, atol=0, msg=name)
+    load_config(TINY_T2V).build_model().save_pretrained(tmp_path / "video")
+    with pytest.raises(ConfigError, match="can only continue a saved DiT"):
+        train(dataclasses.replace(cfg, init_from=str(tmp_path / "video")), tmp_path / "run2", max_steps=0,
+              echo=quiet, text_cache=text_cache)
+
+
+def test_low_res_steps_train_on_area_downsampled_renders():
+    """low_res_frac: that share of steps draws the same scenes, area-averaged to low_res (noise to match)."""
+    full = load_config(TINY)
+    low = dataclasses.replace(full, low_res=16, low_res_frac=1.0)
+    half = dataclasses.replace(full, low_res=16, low_res_frac=0.5)
+    for step in (1, 2, 3):
+        a, b = batch_for_step(full, step), batch_for_step(low, step)
+        assert b.x0.shape == (full.batch_size, 3, 16, 16) and b.noise.shape == b.x0.shape
+        torch.testing.assert_close(b.x0, torch.nn.functional.avg_pool2d(a.x0, 2))
+    sides = {batch_for_step(half, step).x0.shape[-1] for step in range(1, 21)}
+    assert sides == {16, 32}
+    for bad, message in (({"low_res": 24}, "low_res must be null or a positive divisor"),
+                         ({"low_res": 32}, "low_res must be null or a positive divisor"),
+                         ({"low_res_frac": 0.5}, "low_res_frac 0.5 needs low_res"),
+                         ({"low_res": 16, "low_res_frac": 1.5}, "low_res_frac must be in [0, 1]")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            TrainConfig.from_dict({**full.to_dict(), **bad})
+
+
+def test_a_run_with_low_res_steps_trains(tmp_path, text_cache):
+    cfg = dataclasses.replace(load_config(TINY), low_res=16, low_res_frac=0.5, total_steps=4, checkpoint_every=4)
+    result = train(cfg, tmp_path / "run", echo=quiet, text_cache=text_cache)
+    assert result.step == 4 and all(math.isfinite(x) for x in result.losses)

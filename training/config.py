@@ -24,7 +24,7 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 # optimiser, schedule and the exported sampler's shift stay one thing for the whole run)
 STAGE_FIELDS = ("caption_drop_prob", "paraphrase", "contrast_attribute", "contrast_from_step",
                 "contrast_loss_weight", "cfg_dropout", "sigma_logit_mean", "sigma_logit_std",
-                "sigma_uniform_frac", "branch_loss_weights", "mask_mode_weights")
+                "sigma_uniform_frac", "branch_loss_weights", "mask_mode_weights", "low_res_frac")
 
 
 @dataclass
@@ -42,6 +42,9 @@ class TrainConfig:
     task: str = "t2i"                            # "t2i" (images) or "t2v" (clips, VDT masks)
     # data
     resolution: int = 64                         # image side in pixels (Shapes World render size)
+    low_res: int | None = None                   # a smaller side some steps train at (renders area-downsampled,
+                                                 # as bottleneck sampling's middle stage sees them)
+    low_res_frac: float = 0.0                    # the share of steps (whole batches) drawn at low_res
     num_frames: int = 16                         # t2v: frames per clip
     mask_mode_weights: dict | None = None        # t2v: VDT task mix (None: dit.video_masks defaults)
     batch_size: int = 64                         # per process
@@ -64,8 +67,9 @@ class TrainConfig:
     sigma_uniform_frac: float = 0.0              # this share of sigmas drawn uniform in (0, 1) instead,
                                                  # unshifted: keeps the last, low-noise steps trained
     branch_loss_weights: list[float] | None = None  # one per `branch_samples` output, coarse to fine
-    init_from: str | None = None                 # t2v: an image model to inflate or a video model to continue
-                                                 # whose weights a fresh run starts from (dit.inflate)
+    init_from: str | None = None                 # a saved model a fresh run starts from: for t2v an image model
+                                                 # to inflate (dit.inflate); for either task a model of the
+                                                 # same class and config to continue
     # optimisation
     lr: float = 3e-4
     lr_schedule: str = "constant"                # after warm-up: "constant", "cosine" (to 0) or "wsd"
@@ -138,7 +142,7 @@ class TrainConfig:
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
                  f"{name} must be a non-negative integer, got {value!r}")
-        for name in ("caption_drop_prob", "cfg_dropout", "ema_decay", "sigma_uniform_frac"):
+        for name in ("caption_drop_prob", "cfg_dropout", "ema_decay", "sigma_uniform_frac", "low_res_frac"):
             value = getattr(self, name)
             need(isinstance(value, (int, float)) and 0 <= value <= 1, f"{name} must be in [0, 1], got {value!r}")
         need(isinstance(self.lr, (int, float)) and self.lr > 0, f"lr must be positive, got {self.lr!r}")
@@ -181,8 +185,15 @@ class TrainConfig:
              f"contrast_loss_weight must be >= 0, got {self.contrast_loss_weight!r}")
         need(not self.contrast_loss_weight or self.contrast_attribute is not None,
              f"contrast_loss_weight {self.contrast_loss_weight!r} needs contrast_attribute (twin batches)")
-        need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from and self.task == "t2v"),
-             f"init_from must be null or, for task 't2v', a folder path; got {self.init_from!r} (task {self.task!r})")
+        need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from),
+             f"init_from must be null or a folder path; got {self.init_from!r}")
+        need(self.low_res is None or (isinstance(self.low_res, int) and not isinstance(self.low_res, bool)
+                                      and isinstance(self.resolution, int) and 0 < self.low_res < self.resolution
+                                      and self.resolution % self.low_res == 0),
+             f"low_res must be null or a positive divisor of resolution ({self.resolution!r}) below it, "
+             f"got {self.low_res!r}")
+        need(not (isinstance(self.low_res_frac, (int, float)) and self.low_res_frac > 0) or self.low_res is not None,
+             f"low_res_frac {self.low_res_frac!r} needs low_res (the smaller side)")
         self._validate_stages(need, source)
         if not problems:
             try:

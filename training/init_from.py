@@ -1,9 +1,10 @@
-"""Start a fresh video run from a trained model (the config's `init_from`).
+"""Start a fresh run from a trained model (the config's `init_from`).
 
-An image model is read with diffusers' own loader from a pipeline folder (its `transformer/`)
-or a transformer folder, and copied into the video backbone by `dit.inflate`. A video model of
-the same class and config is loaded as it is: a second phase of training (fresh optimiser, its
-own warm-up and decay) continues an earlier run's EMA weights. A relative path is
+The model is read with diffusers' own loader from a pipeline folder (its `transformer/`) or a
+transformer folder. A model of the same class and config is loaded as it is: a second phase of
+training (fresh optimiser, its own warm-up and decay) continues an earlier run's EMA weights —
+an image model or a video model alike. For a video run, an image model is instead copied into
+the video backbone by `dit.inflate`. A relative path is
 taken from the current folder first, then from the repository root, so the shipped recipe's
 `pipelines/models/shapes-t2i` works from anywhere.
 """
@@ -46,26 +47,30 @@ def load_image_model(path: str):
     return cls.from_pretrained(folder)
 
 
-def continue_video_model(video_model, path: str, folder: Path) -> list[str]:
-    """Load a saved video model of the same class and config into `video_model` (nothing left new)."""
-    saved = type(video_model).from_pretrained(folder)
-    ours = {k: v for k, v in video_model.config.items() if not k.startswith("_")}
+def continue_model(model, path: str, folder: Path) -> list[str]:
+    """Load a saved model of the same class and config into `model` (nothing left new)."""
+    saved = type(model).from_pretrained(folder)
+    ours = {k: v for k, v in model.config.items() if not k.startswith("_")}
     theirs = {k: v for k, v in saved.config.items() if not k.startswith("_")}
     differ = sorted(k for k in ours if ours[k] != theirs.get(k))
     if differ:
-        raise ConfigError(f"init_from {path!r}: the saved {type(video_model).__name__} differs from the recipe's in "
+        raise ConfigError(f"init_from {path!r}: the saved {type(model).__name__} differs from the recipe's in "
                           + ", ".join(f"{k} ({theirs.get(k)!r} vs {ours[k]!r})" for k in differ))
-    video_model.load_state_dict(saved.state_dict())
+    model.load_state_dict(saved.state_dict())
     return []
 
 
-def init_video_from_image(video_model, path: str) -> list[str]:
-    """Copy the model at `path` into `video_model`: an image model is inflated, a video model of
-    the same config continued; → parameters left at their init."""
+def init_from_saved(model, path: str) -> list[str]:
+    """Copy the model at `path` into `model`: one of the same class is continued, an image model
+    is inflated into a video model; → parameters left at their init."""
     folder = resolve_model_folder(path)
-    if saved_class_name(folder) == type(video_model).__name__:
-        return continue_video_model(video_model, path, folder)
+    name = saved_class_name(folder)
+    if name == type(model).__name__:
+        return continue_model(model, path, folder)
+    if not isinstance(model, dit.VideoDiT):
+        raise ConfigError(f"init_from {path!r}: {folder} holds a {name!r}; a {type(model).__name__} run can only "
+                          f"continue a saved {type(model).__name__}")
     try:
-        return inflate_image_to_video(load_image_model(path), video_model)
+        return inflate_image_to_video(load_image_model(path), model)
     except InflateError as err:
         raise ConfigError(f"init_from {path!r} does not fit the video model: {err}") from err

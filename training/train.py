@@ -42,7 +42,7 @@ from .ema import EMA
 from .evaluate import evaluate
 from .export import export_pipeline
 from .flow_matching import flow_matching_loss
-from .init_from import init_video_from_image
+from .init_from import init_from_saved
 from .lr_schedule import build_lr_scheduler, follow_config
 from .run_log import RunLog
 from .text_cache import TextEmbeddingCache
@@ -125,12 +125,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
         raise ConfigError(f"text cache pads to {text_cache.max_length} tokens but text_max_length is "
                           f"{cfg.text_max_length}")
     text_cache.text_encoder.to(device)
-    if checkpoint is None and cfg.init_from:  # a fresh video run from a trained model: weights and text statistics
+    if checkpoint is None and cfg.init_from:  # a fresh run from a trained model: weights and text statistics
         raw_model = accelerator.unwrap_model(model)
-        left = init_video_from_image(raw_model, cfg.init_from)
+        left = init_from_saved(raw_model, cfg.init_from)
         ema.model.load_state_dict(raw_model.state_dict())
         say(f"started from the image model at {cfg.init_from} (new: {', '.join(left)})" if left
-            else f"continued the video model at {cfg.init_from}")
+            else f"continued the model at {cfg.init_from}")
     elif checkpoint is None:  # a fresh run measures its text statistics once; a resumed one has them in the weights
         raw_model = accelerator.unwrap_model(model)
         captions = training_captions(cfg)

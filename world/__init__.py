@@ -4,7 +4,7 @@ The vocabulary and geometry are fixed by WORLD.md; see `vocab` for the words, `r
 pixels, `captions` for the grammar, `oracle` / `video_oracle` for reading samples back and scoring them.
 """
 
-from .captions import (canonical_caption, caption, paraphrases, parse_caption, parse_video_caption,
+from .captions import (canonical_caption, caption, first_frame_caption, paraphrases, parse_caption, parse_video_caption,
                        video_caption)
 from .dataset import (eval_prompts, eval_specs, images_to_tensor, make_batch, make_contrast_batch,
                       make_video_batch, make_video_contrast_batch,
@@ -22,7 +22,7 @@ __all__ = [
     "ImageSpec", "VideoSpec", "Pose", "all_specs", "split_specs", "is_held_out", "sample_spec",
     "sample_video_spec", "is_valid_clip", "video_split_specs", "image_pose", "clip_poses",
     "render_image", "render_video",
-    "caption", "canonical_caption", "paraphrases", "video_caption", "parse_caption",
+    "caption", "canonical_caption", "first_frame_caption", "paraphrases", "video_caption", "parse_caption",
     "parse_video_caption",
     "read_image", "score", "read_video", "score_video",
     "make_batch", "make_contrast_batch", "make_video_batch", "make_video_contrast_batch", "eval_prompts",

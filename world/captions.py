@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from .scene import ImageSpec, as_rng
-from .video_scene import VideoSpec
+from .video_scene import DEFAULT_START, VideoSpec
 from .vocab import BACKGROUNDS, COLOURS, MOTIONS, POSITIONS, SHAPES, SIZES
 
 OPTIONAL_IMAGE_ATTRIBUTES = ("size", "position", "background")
@@ -129,3 +129,20 @@ def parse_caption(text: str) -> dict[str, str]:
 def parse_video_caption(text: str) -> dict[str, str]:
     """The attributes a canonical video caption states, motion included when given."""
     return _parse(text, _VIDEO_GRAMMAR, "video")
+
+
+def first_frame_caption(text: str) -> str:
+    """The image caption of a clip caption's first frame: the motion dropped, the start position
+    stated (where the motion needs room when the clip leaves it out).
+
+    'a red square moving left on a black background' -> 'a red square in the right on a black
+    background'. Text outside the video grammar comes back unchanged.
+    """
+    try:
+        attrs = parse_video_caption(text)
+    except ValueError:
+        return text
+    motion = attrs.pop("motion", None)
+    if motion is not None and "position" not in attrs:
+        attrs["position"] = DEFAULT_START[motion]
+    return canonical_caption(attrs)
