@@ -100,6 +100,8 @@ def add_shipped(registry: ModelRegistry) -> None:
         trained = (folder / "model_index.json").is_file()
         source = "shipped Shapes World model" if trained else \
             "shipped model, untrained stand-in: outputs are noise until the Shapes World model is trained"
+        if trained and kind == "t2v" and (SHIPPED_T2I / "model_index.json").is_file():
+            source += " (image first: shapes-t2i draws each clip's first frame)"
         registry.add(name, kind, load, source, untrained=not trained)
 
 

@@ -17,7 +17,10 @@ small objects drawn at half size need the full-size stage to start high enough t
 outline. Plans with fewer full-size steps (10–15 % first, 1.54–1.69×) lost 9–13 points on 64 prompts.
 Stage shifts that follow the scheduler's shift-8 σ curve, or a lower shift at half size, lost as
 much as shift 1 (docs/BENCHMARKS.md): what costs the points is drawing small shapes at half the
-size the model was trained at, not where the steps fall.
+size the model was trained at, not where the steps fall. A fine-tune that also trains at 32×32
+(`configs/t2i_shapes_multires.json`: shape 0.97 drawn directly at 32×32 at step 400, against 0.75) narrowed
+the loss to 3.9 points on 128 prompts with nearest-neighbour upsampling (1.58×), still above
+issue 5's 3, so neither is the default (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
