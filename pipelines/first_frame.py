@@ -33,10 +33,6 @@ class FirstFrameModel:
         if hasattr(pipeline, "set_progress_bar_config"):
             pipeline.set_progress_bar_config(disable=True)  # the clip's own bar is the one to follow
 
-    @property
-    def native_size(self) -> int | None:
-        return getattr(self.pipeline, "native_size", None)
-
     def image_prompts(self, prompts: list[str]) -> list[str]:
         return [self.caption(p) for p in prompts]
 
@@ -48,9 +44,8 @@ class FirstFrameModel:
                                num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                                generator=generator, output_type="pt").images
         images = images.float().cpu()
-        if tuple(images.shape[-2:]) != (height, width):
-            smaller = height * width < images.shape[-2] * images.shape[-1]
-            if smaller:
+        if tuple(images.shape[-2:]) != (height, width):  # area-average down (as world renders); bicubic up
+            if height * width < images.shape[-2] * images.shape[-1]:
                 images = F.interpolate(images, size=(height, width), mode="area")
             else:
                 images = F.interpolate(images, size=(height, width), mode="bicubic", align_corners=False)

@@ -20,6 +20,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
 import dit  # noqa: F401 — diffusers builds only components whose module is already imported
+from dit.video_masks import given_frames_mask
 from samplers import set_num_steps
 
 from .acceleration import AccelerationMixin, keeper
@@ -27,7 +28,6 @@ from .call_inputs import check_output_type, check_prompts, check_side, check_ste
 from .errors import UserError
 from .guidance import guided_prediction, initial_latents
 from .given_frames import given_frames
-from dit.video_masks import given_frames_mask
 from .hooks_state import reset_hook_state
 from .schedulers import scale_model_input, step_kwargs
 from .text_encoder import encode_text, restore_text_encoder
