@@ -42,6 +42,7 @@ from bench.cache_methods import (BlockCounter, Setting, bottleneck_settings, cac
                                  our_cache_settings)
 from bench.common import markdown_table, score_row, to_uint8
 from bench.pareto import matched_speedup, pareto_front, plot
+from pipelines.first_frame import add_first_frame_arg
 from samplers.fidelity import PSNR_IDENTICAL
 
 
@@ -50,9 +51,7 @@ def parse_args(argv=None):
     parser.add_argument("--only", choices=("t2i", "t2v"), default=None, help="benchmark one model only")
     parser.add_argument("--t2i-model", default=None, help="text-to-image pipeline folder (default: shipped)")
     parser.add_argument("--t2v-model", default=None, help="text-to-video pipeline folder (default: shipped)")
-    parser.add_argument("--first-frame-model", default="auto", metavar="auto|none|PATH",
-                        help="t2v: as the CLI's (auto: the shipped image model draws the shipped clips' first "
-                             "frames; the caches act on the video model either way)")
+    add_first_frame_arg(parser)  # t2v only; the caches act on the video model either way
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--guidance", type=float, default=4.0)
     parser.add_argument("--prompts", type=int, default=16, help="text-to-image prompts")
@@ -143,9 +142,8 @@ def t2v_task(args) -> Task:
 
         pipe = tiny_t2v()
     else:
-        from pipelines.loading_video import load_t2v_pipeline
-
         from pipelines.first_frame import configure_first_frame_model
+        from pipelines.loading_video import load_t2v_pipeline
 
         pipe = load_t2v_pipeline(args.t2v_model)
         configure_first_frame_model(pipe, args.first_frame_model)

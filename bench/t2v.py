@@ -35,6 +35,7 @@ from bench.common import (acceleration_name, markdown_table, median, peak_rss_mb
                           to_uint8)
 from pipelines.cli_common import acceleration_from_args, add_acceleration_args
 from pipelines.errors import UserError
+from pipelines.first_frame import add_first_frame_arg, configure_first_frame_model
 
 
 def parse_args(argv=None):
@@ -47,9 +48,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=8, help="clips per call while scoring")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--first-frame-model", default="auto", metavar="auto|none|PATH",
-                        help="as the CLI's: auto (the shipped image model draws each shipped clip's first frame), "
-                             "none (the video model alone), or an image pipeline folder")
+    add_first_frame_arg(parser)
     parser.add_argument("--compile", action="store_true", help="also time one clip compiled (as the CLI's --compile)")
     parser.add_argument("--quick", action="store_true", help="tiny random model, 3 steps, 2 prompts: a smoke run")
     add_acceleration_args(parser)
@@ -132,8 +131,6 @@ def main(argv=None) -> None:
     from world.video_oracle import VIDEO_ATTRIBUTES
 
     pipe = load(args)
-    from pipelines.first_frame import configure_first_frame_model
-
     configure_first_frame_model(pipe, args.first_frame_model)
     pipe.set_progress_bar_config(disable=True)
     first_frames = getattr(pipe, "first_frame_model", None)

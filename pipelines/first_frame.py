@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
+
+from samplers.bottleneck import resize
 
 from .errors import UserError
 
@@ -44,15 +45,20 @@ class FirstFrameModel:
                                num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                                generator=generator, output_type="pt").images
         images = images.float().cpu()
-        if tuple(images.shape[-2:]) != (height, width):  # area-average down (as world renders); bicubic up
-            if height * width < images.shape[-2] * images.shape[-1]:
-                images = F.interpolate(images, size=(height, width), mode="area")
-            else:
-                images = F.interpolate(images, size=(height, width), mode="bicubic", align_corners=False)
-        return images.clamp(0, 1)
+        smaller = height * width < images.shape[-2] * images.shape[-1]
+        return resize(images, (height, width), "area" if smaller else "bicubic").clamp(0, 1)  # area: as world renders
 
 
 FIRST_FRAME_CHOICES = ("auto", "none")
+
+
+def add_first_frame_arg(parser) -> None:
+    """`--first-frame-model`, as the t2v CLI and the benches take it (see `configure_first_frame_model`)."""
+    parser.add_argument("--first-frame-model", default="auto", metavar="auto|none|PATH",
+                        help="a text-to-image model draws each clip's first frame and the video model continues it "
+                             "(auto: the shipped image model with the shipped video model, none otherwise; none: "
+                             "the video model draws every frame; PATH: that image pipeline folder). Not used with "
+                             "--init-frames or --keyframes")
 
 
 def configure_first_frame_model(pipe, choice: str | None, device=None, dtype=None) -> None:

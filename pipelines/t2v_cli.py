@@ -31,7 +31,7 @@ from .compile import check_compile_args, compile_transformer
 from .cli_common import (acceleration_for_target, acceleration_from_args, add_acceleration_args, add_sampling_args,
                          check_sampling_args, parse_device, parse_dtype, quiet_libraries, report_acceleration, run_cli)
 from .errors import UserError
-from .first_frame import FIRST_FRAME_CHOICES, configure_first_frame_model
+from .first_frame import FIRST_FRAME_CHOICES, add_first_frame_arg, configure_first_frame_model
 from .video_io import FORMATS, read_clip, read_keyframes, write_clip
 
 SUFFIX = {"mp4": ".mp4", "gif": ".gif", "frames": ""}
@@ -56,11 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue a clip: a video, a GIF, an image or a folder of frames (become frames 0..k-1)")
     p.add_argument("--keyframes", default=None,
                    help="interpolate: '0=a.png,15=b.png' or a folder of images named by frame index")
-    p.add_argument("--first-frame-model", default="auto", metavar="auto|none|PATH",
-                   help="a text-to-image model draws each clip's first frame and the video model continues it "
-                        "(auto: the shipped image model with the shipped video model, none otherwise; none: the "
-                        "video model draws every frame; PATH: that image pipeline folder). Not used with "
-                        "--init-frames or --keyframes")
+    add_first_frame_arg(p)
     add_sampling_args(p, default_steps=25, default_guidance=4.0)
     add_acceleration_args(p)
     p.add_argument("--compile", action="store_true",

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys

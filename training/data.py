@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 import world
+from samplers.bottleneck import resize
 
 from .config import TrainConfig
 from .flow_matching import sample_sigmas, shift_sigmas
@@ -41,14 +42,6 @@ def step_generators(seed: int, step: int, rank: int = 0) -> tuple[np.random.Gene
     return np.random.default_rng(data_seq), torch.Generator().manual_seed(noise_seed)
 
 
-def area_downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """Averages factor × factor pixel blocks of (B, C, H, W) or (B, C, F, H, W): a smaller render
-    of the same scene, as bottleneck sampling's area-resized middle stage sees it."""
-    flat = x.reshape(x.shape[0], -1, *x.shape[-2:])
-    pooled = torch.nn.functional.avg_pool2d(flat, factor)
-    return pooled.reshape(*x.shape[:-2], *pooled.shape[-2:])
-
-
 def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
     """The batch a process trains on at `step` (1-based), a pure function of (cfg, step, rank)."""
     cfg = cfg.at_step(step)
@@ -72,7 +65,7 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
         x0, captions, _ = world.make_batch(cfg.batch_size, cfg.resolution, rng, split="train",
                                            drop_prob=cfg.caption_drop_prob, paraphrase=cfg.paraphrase)
     if cfg.low_res_frac and torch.rand(1, generator=gen).item() < cfg.low_res_frac:  # drawn only when asked
-        x0 = area_downsample(x0, cfg.resolution // cfg.low_res)
+        x0 = resize(x0, (cfg.low_res, cfg.low_res), "area")  # as bottleneck sampling's middle stage sees a scene
     # twins (contrast batches) share their caption dropout, noise and sigma: draw per pair, repeat
     group = 2 if contrast else 1
     draws = cfg.batch_size // group

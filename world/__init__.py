@@ -4,8 +4,8 @@ The vocabulary and geometry are fixed by WORLD.md; see `vocab` for the words, `r
 pixels, `captions` for the grammar, `oracle` / `video_oracle` for reading samples back and scoring them.
 """
 
-from .captions import (canonical_caption, caption, first_frame_caption, paraphrases, parse_caption, parse_video_caption,
-                       video_caption)
+from .captions import (canonical_caption, caption, first_frame_caption, paraphrases, parse_caption,
+                       parse_video_caption, video_caption)
 from .dataset import (eval_prompts, eval_specs, images_to_tensor, make_batch, make_contrast_batch,
                       make_video_batch, make_video_contrast_batch,
                       tensor_to_images, video_eval_prompts, video_eval_specs)
