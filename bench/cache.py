@@ -40,7 +40,7 @@ import torch
 
 from bench.cache_methods import (BlockCounter, Setting, bottleneck_settings, cache_dit_settings, diffusers_settings,
                                  our_cache_settings)
-from bench.common import markdown_table, score_row, to_uint8
+from bench.common import markdown_table, score_row, to_uint8, torch_threads
 from bench.pareto import matched_speedup, pareto_front, plot
 from pipelines.first_frame import add_first_frame_arg
 from samplers.fidelity import PSNR_IDENTICAL
@@ -372,8 +372,11 @@ def print_table(task: Task, rows: list[dict], args) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    with torch_threads(args.threads):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("CACHE_DIT_LOG_LEVEL", "error")
     from pipelines.allocator import keep_freed_memory
     from pipelines.cli_common import quiet_libraries

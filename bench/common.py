@@ -9,12 +9,28 @@ from __future__ import annotations
 import resource
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import fields
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 # ---------------------------------------------------------------- time and memory
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run with `count` torch threads (None: as is), then put the old count back, so a bench called
+    in-process (the tests do) does not leave the caller on one thread with different float sums."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def timed(fn: Callable[[], object], repeats: int) -> list[float]:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from bench.common import (acceleration_name, markdown_table, median, peak_rss_mb, reset_peak_rss, score_row, timed,
-                          to_uint8)
+                          to_uint8, torch_threads)
 from pipelines.cli_common import acceleration_from_args, add_acceleration_args
 from pipelines.errors import UserError
 from pipelines.first_frame import add_first_frame_arg, configure_first_frame_model
@@ -120,8 +120,11 @@ def describe_first_frame(args, model) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    with torch_threads(args.threads):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     from pipelines.allocator import keep_freed_memory
     from pipelines.cli_common import quiet_libraries
 

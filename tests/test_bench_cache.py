@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from bench import cache
 
 
 def test_quick_run_reports_every_row_and_the_matched_speedup_comparison(tmp_path, capsys):
+    threads = torch.get_num_threads()
     cache.main(["--quick", "--out-dir", str(tmp_path)])
+    assert torch.get_num_threads() == threads, "the bench left the caller on its own thread count"
     captured = capsys.readouterr()
     printed = captured.out
     assert captured.err.count("timing pass 2 of 2 done") == 2  # --quick times every row twice, pass by pass
