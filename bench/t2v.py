@@ -18,7 +18,8 @@ marked with the method. Why: the time target is per clip at 25 steps, where a ca
 steps to skip than in bench/cache.py's 50.
 The shipped pipeline is image-first (the shipped image model draws each clip's first frame):
 its time is in the clip's, and printed on its own; `--first-frame-model none` measures the video
-model alone.
+model alone. "last shape" is the share of clips whose last frame still reads the prompt's shape
+(the oracle's shape is the first frame's).
 """
 
 from __future__ import annotations
@@ -110,6 +111,18 @@ def time_accelerated(clip, accelerated, repeats: int, label: str) -> list[list[s
     return [[f"1 clip plain / {label}, alternating, median of {repeats}", f"{p:.2f} s / {f:.2f} s ({p / f:.2f}x)"]]
 
 
+def last_frame_shape(prompts: list[str], clips) -> float:
+    """Share of clips whose last frame still reads the prompt's shape: the oracle reads shape from
+    the first frame, which image-first generation gives the video model, so this is what says the
+    video model kept the object's shape while moving it."""
+    from world.oracle import read_image
+    from world.video_oracle import video_prompt_attributes
+
+    wanted = [video_prompt_attributes(p).get("shape") for p in prompts]
+    kept = [read_image(clip[-1])["shape"] == want for want, clip in zip(wanted, clips) if want is not None]
+    return sum(kept) / max(len(kept), 1)
+
+
 def describe_first_frame(args, model) -> str:
     if model is None:
         return "video model"
@@ -174,6 +187,7 @@ def run(args: argparse.Namespace) -> None:
             for i in range(0, len(prompts), args.batch):
                 made.extend(to_uint8(clips(prompts[i:i + args.batch], seed=i, acceleration=acceleration)))
             scores[name] = world.score_video(prompts, made)
+            scores[name]["last shape"] = last_frame_shape(prompts, made)
 
     h, w = pipe.native_size, pipe.native_size
     params = sum(p.numel() for p in pipe.transformer.parameters()) / 1e6
@@ -191,8 +205,9 @@ def run(args: argparse.Namespace) -> None:
         *compiled_rows,
     ]))
     print()
-    print(markdown_table(["prompts", "n", *VIDEO_ATTRIBUTES, "joint"],
-                         [[split, s["n"], *score_row(s, VIDEO_ATTRIBUTES)] for split, s in scores.items()]))
+    print(markdown_table(["prompts", "n", *VIDEO_ATTRIBUTES, "joint", "last shape"],
+                         [[split, s["n"], *score_row(s, VIDEO_ATTRIBUTES), f"{s['last shape']:.2f}"]
+                          for split, s in scores.items()]))
 
 
 if __name__ == "__main__":

@@ -135,7 +135,9 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
     `branch_channels=()` predicts patches directly; otherwise patch_size must be
     2**len(branch_channels) and refine branches bring the coarse prediction to full size.
     `mlp_activation` picks the MLP's GELU (see MLP_ACTIVATIONS); `qk_norm` and
-    `cross_attention_heads` as in `DiT`.
+    `cross_attention_heads` as in `DiT`. `interpolation_scale` divides the spatial position
+    coordinates (PixArt's): 0.5 puts an 8×8 token grid on every other position of a 16×16 one, so
+    a model with 2× coarser patches starts from positions a finer model learned.
     """
 
     _supports_gradient_checkpointing = True
@@ -167,8 +169,11 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         mlp_activation: str = "gelu_tanh",
         qk_norm: bool = False,
         cross_attention_heads: int | None = None,
+        interpolation_scale: float = 1.0,
     ):
         super().__init__()
+        if not interpolation_scale > 0:
+            raise ValueError(f"interpolation_scale must be > 0, got {interpolation_scale!r}")
         if mlp_activation not in MLP_ACTIVATIONS:
             raise ValueError(f"mlp_activation must be one of {MLP_ACTIVATIONS}, got {mlp_activation!r}")
         if attention_layout not in ATTENTION_LAYOUTS:
@@ -232,7 +237,8 @@ class VideoDiT(ModelMixin, ConfigMixin, CacheMixin):
         key = (num_frames, grid_h, grid_w, device, dtype)
         if key not in self._pos_cache:
             d = self.config.hidden_size
-            spatial = sincos_2d(d, grid_h, grid_w, self.config.sample_size / self.config.patch_size, device=device)
+            spatial = sincos_2d(d, grid_h, grid_w, self.config.sample_size / self.config.patch_size,
+                                self.config.interpolation_scale, device=device)
             temporal = sincos_1d(d, torch.arange(num_frames, device=device)).float()
             self._pos_cache[key] = (spatial[None] + temporal[:, None]).to(dtype)[None]
         return self._pos_cache[key]

@@ -29,6 +29,10 @@ def test_quick_run_without_acceleration_scores_the_plain_splits_only(capsys):
     rows = table_rows(capsys.readouterr().out)
     assert not [r for r in rows if "alternating" in r]
     assert [r.split("|")[1].strip() for r in rows if r.startswith(("| heldout", "| any"))] == ["heldout", "any"]
+    header = next(r for r in rows if r.startswith("| prompts"))
+    assert header.split("|")[-2].strip() == "last shape", header
+    for row in (r for r in rows if r.startswith(("| heldout", "| any"))):
+        assert 0.0 <= float(row.split("|")[-2]) <= 1.0, row
 
 
 @pytest.mark.parametrize("argv, message", [

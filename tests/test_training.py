@@ -752,6 +752,48 @@ def test_an_image_run_can_continue_a_trained_image_model_only(tmp_path, text_cac
               echo=quiet, text_cache=text_cache)
 
 
+def test_transplant_takes_every_module_that_fits_from_a_finer_video_model(tmp_path, text_cache):
+    """transplant_from: after init_from, a video model at 2x coarser patches takes a finer video model's
+    modules whose tensors fit (trunk, temporal attention, given embedding); the patch embedding and
+    the extra refine branch stay as init_from left them. Another class or nothing fitting is refused."""
+    import dit
+    from dit import MultiResDiT
+
+    cfg = load_config(TINY_T2V)  # patch 4, branches (16, 8)
+    image = MultiResDiT(sample_size=32, patch_size=4, hidden_size=32, depth=2, num_heads=2, text_dim=384,
+                        pooled_dim=384, text_standardization=True, branch_channels=(16, 8), branch_depths=(1, 1))
+    conftest_randomize(image, seed=3, std=0.05)
+    image.save_pretrained(tmp_path / "image")
+    finer = dit.VideoDiT(**{**cfg.model_kwargs, "patch_size": 2, "branch_channels": [16], "branch_depths": [1]})
+    conftest_randomize(finer, seed=4, std=0.05)
+    finer.save_pretrained(tmp_path / "finer")
+    said = []
+    train(dataclasses.replace(cfg, init_from=str(tmp_path / "image"), transplant_from=[str(tmp_path / "finer")]),
+          tmp_path / "run", max_steps=0, echo=said.append, text_cache=text_cache)
+    took = [line for line in said if line.startswith("took from")]
+    assert took and "given_embedding" in took[0] and "transformer_blocks.1" in took[0], said
+    video = dit.VideoDiT.from_pretrained(tmp_path / "run" / "pipeline" / "transformer")
+    for name in ("given_embedding", "transformer_blocks.1.attn_temporal.to_q.weight",
+                 "transformer_blocks.0.mlp.0.weight", "adaln_single.weight", "branches.0.head.weight"):
+        torch.testing.assert_close(video.state_dict()[name], finer.state_dict()[name], rtol=0, atol=0, msg=name)
+    torch.testing.assert_close(video.patch_embed.weight, image.patch_embed.weight, rtol=0, atol=0)  # 4x4 kept
+    torch.testing.assert_close(video.patch_embed.bias, image.patch_embed.bias, rtol=0, atol=0)  # with its weight
+    torch.testing.assert_close(video.branches[1].head.weight, image.branches[1].head.weight, rtol=0, atol=0)
+
+    image.save_pretrained(tmp_path / "image_only")
+    with pytest.raises(ConfigError, match="transplant_from .*MultiResDiT"):
+        train(dataclasses.replace(cfg, transplant_from=[str(tmp_path / "image_only")]), tmp_path / "run2",
+              max_steps=0, echo=quiet, text_cache=text_cache)
+    dit.VideoDiT(**{**cfg.model_kwargs, "hidden_size": 16, "text_dim": 16, "pooled_dim": 16,
+                    "branch_channels": [12, 4], "in_channels": 1}).save_pretrained(
+        tmp_path / "narrow")
+    with pytest.raises(ConfigError, match="no module"):
+        train(dataclasses.replace(cfg, transplant_from=[str(tmp_path / "narrow")]), tmp_path / "run3",
+              max_steps=0, echo=quiet, text_cache=text_cache)
+    with pytest.raises(ConfigError, match="transplant_from"):
+        TrainConfig.from_dict({**cfg.to_dict(), "transplant_from": "runs/t2v"})
+
+
 def test_low_res_steps_train_on_area_downsampled_renders():
     """low_res_frac: that share of steps draws the same scenes, area-averaged to low_res (noise to match)."""
     full = load_config(TINY)

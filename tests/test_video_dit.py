@@ -59,6 +59,20 @@ def test_positions_share_space_across_frames_and_time_across_locations():
     assert not torch.allclose(pos[0, 0, 0], pos[0, 0, 1])  # locations differ within a frame
 
 
+def test_interpolation_scale_puts_a_coarse_grid_on_every_other_fine_position():
+    """interpolation_scale 0.5 at 2x coarser patches: token (i, j) of the coarse grid gets the
+    spatial position of token (2i, 2j) of the fine one (default 1.0 keeps saved models as they were)."""
+    fine = tiny(sample_size=16, patch_size=2, branch_channels=(8,), branch_depths=(1,))
+    coarse = tiny(sample_size=16, patch_size=4, branch_channels=(8, 8), branch_depths=(1, 1), interpolation_scale=0.5)
+    fine_pos = fine.pos_embed(1, 8, 8, "cpu", torch.float32)[0, 0].reshape(8, 8, -1)
+    coarse_pos = coarse.pos_embed(1, 4, 4, "cpu", torch.float32)[0, 0].reshape(4, 4, -1)
+    torch.testing.assert_close(coarse_pos, fine_pos[::2, ::2])
+    plain = tiny(sample_size=16, patch_size=4, branch_channels=(8, 8), branch_depths=(1, 1))
+    assert not torch.allclose(plain.pos_embed(1, 4, 4, "cpu", torch.float32)[0, 0].reshape(4, 4, -1), coarse_pos)
+    with pytest.raises(ValueError, match="interpolation_scale"):
+        tiny(interpolation_scale=0)
+
+
 @pytest.mark.parametrize("layout", ["factorised", "full"])
 def test_frames_talk_to_each_other_and_know_their_order(layout):
     model = tiny(attention_layout=layout)

@@ -70,6 +70,8 @@ class TrainConfig:
     init_from: str | None = None                 # a saved model a fresh run starts from: for t2v an image model
                                                  # to inflate (dit.inflate); for either task a model of the
                                                  # same class and config to continue
+    transplant_from: list[str] | None = None     # then, from each of these saved models of the same class,
+                                                 # every module whose weights fit as they are (init_from.py)
     # optimisation
     lr: float = 3e-4
     lr_schedule: str = "constant"                # after warm-up: "constant", "cosine" (to 0) or "wsd"
@@ -187,6 +189,9 @@ class TrainConfig:
              f"contrast_loss_weight {self.contrast_loss_weight!r} needs contrast_attribute (twin batches)")
         need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from),
              f"init_from must be null or a folder path; got {self.init_from!r}")
+        need(self.transplant_from is None or (isinstance(self.transplant_from, list) and self.transplant_from
+                                              and all(isinstance(p, str) and p for p in self.transplant_from)),
+             f"transplant_from must be null or a list of folder paths; got {self.transplant_from!r}")
         need(self.low_res is None or (isinstance(self.low_res, int) and not isinstance(self.low_res, bool)
                                       and isinstance(self.resolution, int) and 0 < self.low_res < self.resolution
                                       and self.resolution % self.low_res == 0),

@@ -7,11 +7,16 @@ an image model or a video model alike. For a video run, an image model is instea
 the video backbone by `dit.inflate`. A relative path is
 taken from the current folder first, then from the repository root, so the shipped recipe's
 `pipelines/models/shapes-t2i` works from anywhere.
+
+`transplant_from` then copies, from further saved models of the same class, every module whose
+weights fit as they are: a video model at coarser patches takes a finer video model's temporal
+attention, text path and given-frame embedding, and keeps the image model's patch embedding.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import dit
@@ -74,3 +79,42 @@ def init_from_saved(model, path: str) -> list[str]:
         return inflate_image_to_video(load_image_model(path), model)
     except InflateError as err:
         raise ConfigError(f"init_from {path!r} does not fit the video model: {err}") from err
+
+
+def _by_module(state: dict) -> dict[str, dict]:
+    """{'blocks.0.attn.to_q.weight': t, ...} → {'blocks.0.attn.to_q': {'weight': t}, ...}."""
+    modules: dict[str, dict] = defaultdict(dict)
+    for key, value in state.items():
+        owner, _, leaf = key.rpartition(".")
+        modules[owner][leaf] = value
+    return modules
+
+
+def transplant_from_saved(model, path: str) -> list[str]:
+    """Copy into `model` each module of the same-class model at `path` whose tensors all match ours
+    in name and shape (a module with any mismatch is left whole); → names of the modules copied."""
+    folder = resolve_model_folder(path)
+    name = saved_class_name(folder)
+    if name != type(model).__name__:
+        raise ConfigError(f"transplant_from {path!r}: {folder} holds a {name!r}; a {type(model).__name__} "
+                          f"can only take modules from a saved {type(model).__name__}")
+    ours = _by_module(model.state_dict())
+    theirs = _by_module(type(model).from_pretrained(folder).state_dict())
+    fits = sorted(m for m, tensors in theirs.items() if m in ours and ours[m].keys() == tensors.keys()
+                  and all(ours[m][k].shape == t.shape for k, t in tensors.items()))
+    if not fits:
+        raise ConfigError(f"transplant_from {path!r}: no module of {folder} fits the recipe's model")
+    model.load_state_dict({f"{m}.{k}" if m else k: t for m in fits for k, t in theirs[m].items()}, strict=False)
+    return fits
+
+
+def summarise_modules(names: list[str], root_tensors: list[str] = ()) -> str:
+    """'transformer_blocks.0.attn1.to_q', … → 'transformer_blocks.0, …' (a list member or top-level module
+    each); the root module ('') is shown as its own tensors' names."""
+    shown = []
+    for name in names:
+        parts = name.split(".") if name else list(root_tensors)
+        head = ".".join(parts[:2]) if len(parts) > 1 and parts[1].isdigit() else parts[0] if name else ", ".join(parts)
+        if head and head not in shown:
+            shown.append(head)
+    return ", ".join(shown)

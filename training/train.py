@@ -42,7 +42,7 @@ from .ema import EMA
 from .evaluate import evaluate
 from .export import export_pipeline
 from .flow_matching import flow_matching_loss
-from .init_from import init_from_saved
+from .init_from import init_from_saved, summarise_modules, transplant_from_saved
 from .lr_schedule import build_lr_scheduler, follow_config
 from .run_log import RunLog
 from .text_cache import TextEmbeddingCache
@@ -137,6 +137,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
         if fit_text_standardization(raw_model, captions, text_cache):
             ema.model.load_state_dict(raw_model.state_dict())
             say(f"text standardization fitted on {len(captions)} training captions")
+    if checkpoint is None and cfg.transplant_from:  # then modules that fit from further saved models
+        raw_model = accelerator.unwrap_model(model)
+        for path in cfg.transplant_from:
+            root = [k for k in raw_model.state_dict() if "." not in k]
+            say(f"took from {path}: {summarise_modules(transplant_from_saved(raw_model, path), root)}")
+        ema.model.load_state_dict(raw_model.state_dict())
 
     stop = min(cfg.total_steps, max_steps) if max_steps is not None else cfg.total_steps
     result = TrainResult(step=step, out_dir=out_dir)
