@@ -1,9 +1,10 @@
 """Image-first text to video: a text-to-image model draws each clip's first frame, and the video
 model continues it as a given frame (VDT's mask modelling), as Emu Video factorises the task.
 
-Why: the shipped video model gets colour, position, background and motion right but draws small
-shapes ragged at 32×32 (held-out shape 0.59), while the shipped image model draws shape right
-0.95 of the time at 64×64; a clip's look is fixed by its first frame, which the video model then
+Why: ditkit's video models get colour, position, background and motion right but draw small
+shapes ragged at 32×32 (held-out shape 0.59 for the 2-pixel model in bench/t2v.py; the 4-pixel
+one reads lower alone), while the shipped image model draws shape right 0.95 of the time at
+64×64; a clip's look is fixed by its first frame, which the video model then
 moves. The image is drawn at the image model's own size and area-resized to the clip's frames.
 """
 

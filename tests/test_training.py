@@ -71,7 +71,7 @@ def test_shipped_configs_load_and_build():
         assert cfg.model_kwargs["sample_size"] == cfg.resolution
     assert load_config(REPO / "configs" / "t2i_shapes.json").model_class() is dit.MultiResDiT
     assert load_config(TINY).build_model().config.sample_size == 32
-    for path in (REPO / "configs" / "t2v_shapes.json", TINY_T2V):
+    for path in (REPO / "configs" / "t2v_shapes.json", REPO / "configs" / "t2v_shapes_fast.json", TINY_T2V):
         cfg = load_config(path)
         assert cfg.task == "t2v" and cfg.model_class() is dit.VideoDiT
         assert cfg.model_kwargs["sample_size"] == cfg.resolution
