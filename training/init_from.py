@@ -92,7 +92,7 @@ def _by_module(state: dict) -> dict[str, dict]:
 
 def transplant_from_saved(model, path: str) -> list[str]:
     """Copy into `model` each module of the same-class model at `path` whose tensors all match ours
-    in name and shape (a module with any mismatch is left whole); → names of the modules copied."""
+    in name and shape (a module with any mismatch is left whole); → names of the tensors copied."""
     folder = resolve_model_folder(path)
     name = saved_class_name(folder)
     if name != type(model).__name__:
@@ -100,21 +100,20 @@ def transplant_from_saved(model, path: str) -> list[str]:
                           f"can only take modules from a saved {type(model).__name__}")
     ours = _by_module(model.state_dict())
     theirs = _by_module(type(model).from_pretrained(folder).state_dict())
-    fits = sorted(m for m, tensors in theirs.items() if m in ours and ours[m].keys() == tensors.keys()
-                  and all(ours[m][k].shape == t.shape for k, t in tensors.items()))
+    fits = [m for m, tensors in theirs.items() if m in ours and ours[m].keys() == tensors.keys()
+            and all(ours[m][k].shape == t.shape for k, t in tensors.items())]
     if not fits:
         raise ConfigError(f"transplant_from {path!r}: no module of {folder} fits the recipe's model")
-    model.load_state_dict({f"{m}.{k}" if m else k: t for m in fits for k, t in theirs[m].items()}, strict=False)
-    return fits
+    copied = {f"{m}.{k}" if m else k: t for m in fits for k, t in theirs[m].items()}
+    model.load_state_dict(copied, strict=False)
+    return sorted(copied)
 
 
-def summarise_modules(names: list[str], root_tensors: list[str] = ()) -> str:
-    """'transformer_blocks.0.attn1.to_q', … → 'transformer_blocks.0, …' (a list member or top-level module
-    each); the root module ('') is shown as its own tensors' names."""
-    shown = []
-    for name in names:
-        parts = name.split(".") if name else list(root_tensors)
-        head = ".".join(parts[:2]) if len(parts) > 1 and parts[1].isdigit() else parts[0] if name else ", ".join(parts)
-        if head and head not in shown:
-            shown.append(head)
+def summarise_modules(tensor_names: list[str]) -> str:
+    """'transformer_blocks.0.attn1.to_q.weight', 'given_embedding', … → 'transformer_blocks.0,
+    given_embedding, …': each tensor's top-level module (with its index in a module list)."""
+    shown: dict[str, None] = {}
+    for name in tensor_names:
+        parts = name.split(".")
+        shown[".".join(parts[:2]) if len(parts) > 2 and parts[1].isdigit() else parts[0]] = None
     return ", ".join(shown)

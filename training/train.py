@@ -140,8 +140,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
     if checkpoint is None and cfg.transplant_from:  # then modules that fit from further saved models
         raw_model = accelerator.unwrap_model(model)
         for path in cfg.transplant_from:
-            root = [k for k in raw_model.state_dict() if "." not in k]
-            say(f"took from {path}: {summarise_modules(transplant_from_saved(raw_model, path), root)}")
+            say(f"took from {path}: {summarise_modules(transplant_from_saved(raw_model, path))}")
         ema.model.load_state_dict(raw_model.state_dict())
 
     stop = min(cfg.total_steps, max_steps) if max_steps is not None else cfg.total_steps
