@@ -48,7 +48,8 @@ def our_cache_settings(quick: bool) -> list[Setting]:
     """Every method at a few strengths, gentle to aggressive."""
     grid = {
         "interval": [IntervalCacheConfig(2), IntervalCacheConfig(3)],
-        "bwcache": [BWCacheConfig(threshold=x) for x in (0.05, 0.1, 0.2, 0.3)],
+        "bwcache": [BWCacheConfig(threshold=x) for x in (0.05, 0.1, 0.2, 0.3)]
+        + [BWCacheConfig(threshold=0.2, per_block=True, forecast_head=False)],  # the form before 2026-11-30
         "fbcache": [FBCacheConfig(threshold=x) for x in (0.05, 0.07, 0.1, 0.15, 0.2)]
         + [FBCacheConfig(threshold=x, forecast_head=False, residual_order=1) for x in (0.07, 0.1)],
         "taylorseer": [TaylorSeerConfig(interval=n) for n in (2, 3, 4, 6)],

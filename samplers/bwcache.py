@@ -6,6 +6,11 @@ evaluations, ‖B_i^new − B_i^old‖₁ / ‖B_i^old‖₁. Below `threshold` 
 residual (output − input) instead of running; after `max_reuse` consecutive reuses it runs
 again (and so measures its change afresh); the final `final_steps_full` steps always run.
 `per_block=False` is the paper's form: one decision per step from the mean indicator over blocks.
+
+With `forecast_head` (default), a step on which every block was reused also forecasts the
+modules after the blocks (the refine branches of MultiResDiT and VideoDiT: a quarter of the
+shipped video model's forward) from the steps that ran them, as FBCache and CG-Taylor do;
+otherwise the head runs on every step, which caps the speed-up on such a model.
 """
 
 from __future__ import annotations
@@ -14,31 +19,41 @@ from dataclasses import dataclass
 
 from .blocks import add, sub
 from .change import relative_l1
-from .checks import integer_at_least, non_negative, optional_steps
+from .checks import boolean, integer_at_least, non_negative, optional_steps
 from .policy import Policy
+from .taylor import HeadForecasts
 
 
 @dataclass(frozen=True)
 class BWCacheConfig:
     """threshold: reuse below this change (0: never); max_reuse: consecutive reuses before a forced
-    run; final_steps_full: last steps always computed (needs the step count: pipelines set it).
+    run; final_steps_full: last steps always computed (needs the step count: pipelines set it);
+    per_block: one decision per block (else per step, from the mean indicator); forecast_head:
+    on steps that reuse every block, forecast the head at order `head_order` instead of running it.
 
-    The default threshold 0.2 was faster and closer than 0.1 on both shipped models in
-    bench/cache.py (image: 1.67x / 40.2 dB vs 1.54x / 36.4 dB; video, 4 clips: 1.83x / 36.1 dB vs
-    1.62x / 35.8 dB; docs/BENCHMARKS.md): with max_reuse capping the runs of reuses, a higher
-    threshold mostly reuses in the flat middle of the trajectory, where reuse is accurate."""
+    Defaults from bench/cache.py (50 steps, docs/BENCHMARKS.md, 2026-11-30): one decision per step
+    with the head forecast, threshold 0.2. On the shipped video model (32 clips, video model alone)
+    it ran 2.71x at 40.0 dB with motion 0.84 as uncached, where the per-block form with the head
+    run on every step ran 1.90x at 39.0 dB, motion 0.78; on the image model (16 prompts) 2.36x at
+    49.7 dB against 1.83x at 40.2 dB. The head forecast needs every block reused in a step, which
+    the per-step decision gives: per block with the head forecast, 8 clips ran 2.13x at 34.3 dB
+    against 2.53x at 42.1 dB per step (one scratch run). 0.2 against 0.1: faster and closer on both (video 2.46x / 38.2 dB, image 1.90x / 47.0 dB)."""
 
     threshold: float = 0.2
     max_reuse: int = 2
     final_steps_full: int = 2
-    per_block: bool = True
+    per_block: bool = False
     num_inference_steps: int | None = None
+    forecast_head: bool = True
+    head_order: int = 1
 
     def __post_init__(self):
         non_negative("threshold", self.threshold)
         integer_at_least("max_reuse", self.max_reuse, 0)
         integer_at_least("final_steps_full", self.final_steps_full, 0)
         optional_steps("num_inference_steps", self.num_inference_steps)
+        boolean("forecast_head", self.forecast_head)
+        integer_at_least("head_order", self.head_order, 0)
 
 
 class BlockMemory:
@@ -52,10 +67,12 @@ class BlockMemory:
 
 
 class BWCacheState:
-    def __init__(self):
+    def __init__(self, config: BWCacheConfig):
         self.blocks: dict[str, BlockMemory] = {}
         self.final = False
         self.reuse_all = False  # per_block=False: this step's single decision
+        self.computed_any = False  # some block ran in this step
+        self.heads = HeadForecasts(config.head_order)
 
 
 class BWCache(Policy):
@@ -63,8 +80,12 @@ class BWCache(Policy):
     def needs_total(self) -> bool:
         return self.config.final_steps_full > 0
 
+    @property
+    def uses_head(self) -> bool:
+        return self.config.forecast_head
+
     def new_state(self) -> BWCacheState:
-        return BWCacheState()
+        return BWCacheState(self.config)
 
     def may_reuse(self, memory: BlockMemory | None, indicator: float | None) -> bool:
         return (memory is not None and indicator is not None and indicator < self.config.threshold
@@ -72,6 +93,7 @@ class BWCache(Policy):
 
     def begin_step(self, state: BWCacheState, step) -> None:
         state.final = step.in_final(self.config.final_steps_full)
+        state.computed_any = False
         if not self.config.per_block:
             memories = list(state.blocks.values())
             ready = bool(memories) and all(m.indicator is not None for m in memories)
@@ -89,6 +111,10 @@ class BWCache(Policy):
             memory.reused += 1
             return call.result(add(call.inputs, memory.residual)), False
         inputs, out = call.inputs, call.compute()
+        state.computed_any = True
         indicator = relative_l1(out[0], memory.output) if memory is not None else None
         state.blocks[call.key] = BlockMemory(sub(out, inputs), out[0], indicator)
         return call.result(out), True
+
+    def forward_head(self, state: BWCacheState, step, key: str, run):
+        return state.heads(key, step.index, not state.computed_any, run)

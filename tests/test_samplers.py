@@ -118,6 +118,8 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 NEVER_REUSE = [IntervalCacheConfig(interval=1), FBCacheConfig(threshold=0.0), BWCacheConfig(threshold=0.0),
+               BWCacheConfig(threshold=0.0, per_block=not BWCacheConfig.per_block,
+                             forecast_head=not BWCacheConfig.forecast_head),
                TaylorSeerConfig(interval=1, order=2), CGTaylorConfig(threshold=0.0)]
 ALWAYS_REUSE = [IntervalCacheConfig(interval=3), FBCacheConfig(threshold=float("inf")),
                 BWCacheConfig(threshold=float("inf"), final_steps_full=1), TaylorSeerConfig(interval=3, order=1),
@@ -163,7 +165,8 @@ def test_each_schedule_computes_exactly_the_steps_it_should():
     expected = {  # 10 steps of one context → (computed, skipped)
         IntervalCacheConfig(interval=3): (4 * blocks, 6 * blocks),  # steps 0, 3, 6, 9
         FBCacheConfig(threshold=float("inf")): (10 + blocks - 1, 9 * (blocks - 1)),  # first block always
-        BWCacheConfig(threshold=float("inf"), max_reuse=2, final_steps_full=2): (6 * blocks, 4 * blocks),  # 0 1 4 7 8 9
+        BWCacheConfig(threshold=float("inf"), max_reuse=2, final_steps_full=2, per_block=True):
+            (6 * blocks, 4 * blocks),  # 0 1 4 7 8 9
         BWCacheConfig(threshold=float("inf"), max_reuse=2, final_steps_full=2, per_block=False):
             (6 * blocks, 4 * blocks),
         TaylorSeerConfig(interval=3, warmup_steps=2): (4 * blocks, 6 * blocks),  # 0 1 4 7
@@ -327,7 +330,7 @@ def test_taylorseer_and_cg_taylor_forecast_polynomial_features_exactly(order):
 
 
 @pytest.mark.parametrize("forecast_head", [True, False])
-@pytest.mark.parametrize("method", ["cg-taylor", "taylorseer", "fbcache"])
+@pytest.mark.parametrize("method", ["cg-taylor", "taylorseer", "fbcache", "bwcache", "bwcache-per-block"])
 def test_forecasting_policies_forecast_the_refine_branch_on_skipped_steps(method, forecast_head):
     """MultiResDiT's refine branch runs after the blocks: with forecast_head a skipped step does not
     run it (its stem conv is not called), without it every forward does; both stay close."""
@@ -337,7 +340,11 @@ def test_forecasting_policies_forecast_the_refine_branch_on_skipped_steps(method
     handle = model.branches[0].stem.register_forward_hook(lambda *_: ran.append(1))
     config = {"cg-taylor": CGTaylorConfig(threshold=float("inf"), forecast_head=forecast_head),
               "taylorseer": TaylorSeerConfig(interval=3, order=1, forecast_head=forecast_head),
-              "fbcache": FBCacheConfig(threshold=0.5, forecast_head=forecast_head)}[method]
+              "fbcache": FBCacheConfig(threshold=0.5, forecast_head=forecast_head),
+              "bwcache": BWCacheConfig(threshold=float("inf"), per_block=False, final_steps_full=1,
+                                       forecast_head=forecast_head),
+              "bwcache-per-block": BWCacheConfig(threshold=float("inf"), per_block=True, final_steps_full=1,
+                                                 forecast_head=forecast_head)}[method]
     with samplers.accelerated(model, config):
         samplers.set_num_steps(model, 8)
         out = trajectory(model, fwd, shape, steps=8, speed=0.2)
@@ -347,7 +354,8 @@ def test_forecasting_policies_forecast_the_refine_branch_on_skipped_steps(method
     if method in ("cg-taylor", "fbcache"):
         full_forwards = (st.computed - st.forwards) // (depth - 1)  # the first block runs in every forward
     else:
-        full_forwards = st.computed // depth  # TaylorSeer counts a block computed on full steps only
+        full_forwards = st.computed // depth  # TaylorSeer and BWCache (all blocks in step here): full steps only
+        assert st.computed % depth == 0
     assert 0 < full_forwards < st.forwards == 16
     assert len(ran) == (full_forwards if forecast_head else 16)
     # the stats count the head as it ran: computed where the stem ran, forecast elsewhere
@@ -470,6 +478,8 @@ def test_blocks_returning_two_streams(reuse):
     (lambda: BWCacheConfig(threshold=-1), "threshold must be a number >= 0, got -1"),
     (lambda: BWCacheConfig(max_reuse=-2), "max_reuse must be an integer >= 0, got -2"),
     (lambda: BWCacheConfig(num_inference_steps=0), "num_inference_steps must be an integer >= 1, got 0"),
+    (lambda: BWCacheConfig(forecast_head="no"), "forecast_head must be True or False, got 'no'"),
+    (lambda: BWCacheConfig(head_order=-1), "head_order must be an integer >= 0, got -1"),
     (lambda: TaylorSeerConfig(order=-1), "order must be an integer >= 0, got -1"),
     (lambda: TaylorSeerConfig(interval=0), "interval must be an integer >= 1, got 0"),
     (lambda: TaylorSeerConfig(formula="euler"), "unknown formula 'euler'"),
