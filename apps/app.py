@@ -72,13 +72,13 @@ def acceleration_widgets(kind: str) -> tuple:
 
     with gr.Accordion("Acceleration", open=False):
         gr.Markdown("Training-free: cache the transformer's blocks between steps, or sample the middle steps "
-                    "at half size. The report under the result shows the measured speed-up.")
+                    "at a lower resolution. The report under the result shows the measured speed-up.")
         method = gr.Dropdown(list(METHODS), value="none", label="Caching method", elem_id=f"{kind}-method")
         threshold = gr.Slider(0.0, 0.5, inputs.DEFAULT_THRESHOLD, step=0.01, label="Threshold", visible=False,
                               info="reuse cached blocks while the change stays below this")
         interval = gr.Slider(1, 10, 2, step=1, label="Interval", visible=False, info="a full step every N steps")
         bottleneck = gr.Checkbox(False, label="Bottleneck sampling",
-                                 info="flow-matching models: middle steps at half size")
+                                 info="flow-matching models: middle steps at 5/8 size")
 
     def show_knobs(name):
         """The method's knobs, at its own defaults (thresholds differ by an order of magnitude)."""

@@ -62,8 +62,8 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=2,
                         help="timing passes over all rows, each row's fastest kept (samples: the first pass)")
     parser.add_argument("--methods", default=None,
-                        help="comma-separated: only these of ours (e.g. cg-taylor,bwcache); peers still run "
-                             "unless --no-peers")
+                        help="comma-separated: only these of ours (e.g. cg-taylor,bwcache; 'bottleneck' alone: "
+                             "no caches, the bottleneck row only); peers still run unless --no-peers")
     parser.add_argument("--psnr-floor", type=float, default=30.0, help="dB a cache must keep to pair with bottleneck")
     parser.add_argument("--no-peers", action="store_true", help="ditkit's methods only")
     parser.add_argument("--out-dir", default=None, help="plots and JSON (default bench/results; --quick: a temp dir)")
@@ -77,10 +77,10 @@ def parse_args(argv=None):
         import samplers
 
         args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-        unknown = [m for m in args.methods if m not in samplers.METHODS or m == "none"]
+        choices = [m for m in samplers.METHODS if m != "none"] + ["bottleneck"]
+        unknown = [m for m in args.methods if m not in choices]
         if unknown or not args.methods:
-            parser.error(f"--methods: unknown {', '.join(unknown) or '(empty)'}; choose from "
-                         f"{', '.join(m for m in samplers.METHODS if m != 'none')}")
+            parser.error(f"--methods: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(choices)}")
     if args.quick:
         args.steps, args.prompts, args.clips, args.batch, args.repeats = 6, 2, 2, 2, 2
         args.threads = args.threads or 1  # a smoke run should not crowd the machine

@@ -78,8 +78,8 @@ def add_acceleration_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cache-order", default=None, metavar="O",
                        help="taylorseer/cg-taylor: order of the finite-difference forecast")
     group.add_argument("--bottleneck", action="store_true",
-                       help="bottleneck sampling (flow-matching models): 20%% of the steps at full size "
-                            "(sigma 1 -> 0.8), 50%% at half size (0.85 -> 0.35), 30%% at full size (0.7 -> 0), "
+                       help="bottleneck sampling (flow-matching models): 10%% of the steps at full size "
+                            "(sigma 1 -> 0.9), 60%% at 5/8 size (0.92 -> 0.35), 30%% at full size (0.7 -> 0), "
                             "re-noising at each switch")
     group.add_argument("--quality-target", default=None, metavar="DB",
                        help="pick the cache yourself: the one estimated fastest whose output stays above DB "

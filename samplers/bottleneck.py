@@ -10,17 +10,15 @@ frame by frame) and re-noised with fresh noise to the next stage's `start_sigma`
 x = (1 − σ)·x̂0 + σ·ε. Re-noising above where the last stage stopped lets the model repair
 resizing artefacts.
 
-Default stages (1.0×, 20 %, σ 1→0.8), (0.5×, 50 %, σ 0.85→0.35), (1.0×, 30 %, σ 0.7→0): about
-0.63 of the full-resolution cost. The last stage re-noises to 0.7, not lower: on the shipped image
-model (32 prompts, 50 steps, one run) shape read 0.94 with 0.7 and 0.81 with 0.55 (uncached 0.91);
-small objects drawn at half size need the full-size stage to start high enough to redraw their
-outline. Plans with fewer full-size steps (10–15 % first, 1.54–1.69×) lost 9–13 points on 64 prompts.
-Stage shifts that follow the scheduler's shift-8 σ curve, or a lower shift at half size, lost as
-much as shift 1 (docs/BENCHMARKS.md): what costs the points is drawing small shapes at half the
-size the model was trained at, not where the steps fall. A fine-tune that also trains at 32×32
-(`configs/t2i_shapes_multires.json`: shape 0.97 drawn directly at 32×32 at step 400, against 0.75) narrowed
-the loss to 3.9 points on 128 prompts with nearest-neighbour upsampling (1.58×), still above
-issue 5's 3, so neither is the default (docs/BENCHMARKS.md).
+Default stages (1.0×, 10 %, σ 1→0.9), (0.625×, 60 %, σ 0.92→0.35), (1.0×, 30 %, σ 0.7→0): the
+middle stage draws 64×64 images at 40×40 (32×32 video frames at 20×20). Half size was the first
+default and fell short: the shipped image model was trained at 64×64 only, and a thin cross drawn
+at 32×32 is lost (a plan's split, σ levels, per-stage shift and up-sampling mode all left it 6
+points or more below uncached on 64 prompts; a fine-tune that also trains at 32×32,
+`configs/t2i_shapes_multires.json`, narrowed it to 3.9 points on 128). At 5/8 size the same
+model keeps its shapes: on 64 prompts the 10/60/30, 15/55/30 and 15/60/25 splits all read
+joint 0.938 as uncached did. The last stage still re-noises to 0.7 so that the full-size stage can
+redraw outlines. Measured speed-up and oracle on 128 prompts: docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -61,8 +59,8 @@ class BottleneckStage:
 
 
 DEFAULT_STAGES = (
-    BottleneckStage(scale=1.0, steps=0.2, start_sigma=1.0, end_sigma=0.8),
-    BottleneckStage(scale=0.5, steps=0.5, start_sigma=0.85, end_sigma=0.35),
+    BottleneckStage(scale=1.0, steps=0.1, start_sigma=1.0, end_sigma=0.9),
+    BottleneckStage(scale=0.625, steps=0.6, start_sigma=0.92, end_sigma=0.35),
     BottleneckStage(scale=1.0, steps=0.3, start_sigma=0.7, end_sigma=0.0),
 )
 

@@ -35,3 +35,16 @@ def test_quick_run_reports_every_row_and_the_matched_speedup_comparison(tmp_path
         compared = [line for line in table.splitlines() if line.startswith(("| diffusers", "| cache-dit"))]
         peers = [r for r in report["models"][name]["rows"] if r["family"] in ("diffusers", "cache-dit")]
         assert len(compared) == len(peers), table
+
+
+def test_methods_filter_picks_rows_and_names_the_choices(capsys):
+    import pytest
+
+    only_bottleneck = cache.parse_args(["--quick", "--methods", "bottleneck", "--no-peers"])
+    assert [s.name for s in cache.settings_in_order(only_bottleneck)] == ["none (uncached)"]  # bottleneck rows follow
+    some = cache.parse_args(["--quick", "--methods", "bwcache,bottleneck", "--no-peers"])
+    assert {s.name.split(" ")[0] for s in cache.settings_in_order(some)} == {"none", "bwcache"}
+    with pytest.raises(SystemExit):
+        cache.parse_args(["--methods", "bwcahe"])
+    err = capsys.readouterr().err
+    assert "unknown bwcahe" in err and "bottleneck" in err

@@ -127,7 +127,8 @@ def test_bottleneck_runs_high_low_high_and_is_repeatable(tiny_t2i):
     a = run(tiny_t2i, num_inference_steps=10, acceleration=BottleneckConfig(), callback_on_step_end=callback)
     hook.remove()
     assert a.shape == (1, 8, 8, 3) and np.isfinite(a).all()
-    assert shapes == [(8, 8)] * 4 + [(4, 4)] * 10 + [(8, 8)] * 6  # 2 + 5 + 3 steps, cond and uncond each
+    # the default plan: 1 + 6 + 3 steps, cond and uncond each; 5/8 of 8 rounds to 4 (a patch multiple)
+    assert shapes == [(8, 8)] * 2 + [(4, 4)] * 12 + [(8, 8)] * 6
     assert [i for i, _ in steps] == list(range(10)) and steps[3][1] == (1, 3, 4, 4)
     b = run(tiny_t2i, num_inference_steps=10, acceleration=BottleneckConfig())
     c = run(tiny_t2i, seed=1, num_inference_steps=10, acceleration=BottleneckConfig())
@@ -157,9 +158,15 @@ def test_stage_plan_steps_sizes_and_sigmas():
     assert split_steps([0.2, 0.5, 0.3], 10) == [2, 5, 3]
     assert split_steps([0.2, 0.5, 0.3], 3) == [1, 1, 1]
     assert sum(split_steps([0.2, 0.5, 0.3], 7)) == 7
-    plans = plan_stages(BottleneckConfig(), 10, (16, 24), multiple=4)
+    half = BottleneckConfig(stages=(BottleneckStage(1, 0.2, 1, 0.8), BottleneckStage(0.5, 0.5, 0.85, 0.35),
+                                    BottleneckStage(1, 0.3, 0.7, 0)))
+    plans = plan_stages(half, 10, (16, 24), multiple=4)
     assert [p.size for p in plans] == [(16, 24), (8, 12), (16, 24)]
+    assert [p.num_steps for p in plans] == [2, 5, 3]
     assert [(p.sigmas[0], p.sigmas[-1]) for p in plans] == [(1.0, 0.8), (0.85, 0.35), (0.7, 0.0)]
+    # the default's middle stage at 5/8 size: 64x64 images draw it at 40x40, 32x32 frames at 20x20
+    assert [p.size for p in plan_stages(BottleneckConfig(), 50, (64, 64), multiple=4)] == [(64, 64), (40, 40), (64, 64)]
+    assert plan_stages(BottleneckConfig(), 50, (32, 32), multiple=4)[1].size == (20, 20)
     shifted = plan_stages(BottleneckConfig(stages=(BottleneckStage(1, 1, 1, 0, shift=3.0),)), 6, (8, 8))[0].sigmas
     gaps = [a - b for a, b in zip(shifted, shifted[1:])]
     assert all(g > 0 for g in gaps) and gaps[0] < gaps[-1]  # shift > 1: finer steps at high noise
