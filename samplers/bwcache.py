@@ -37,7 +37,8 @@ class BWCacheConfig:
     run on every step ran 1.90x at 39.0 dB, motion 0.78; on the image model (16 prompts) 2.36x at
     49.7 dB against 1.83x at 40.2 dB. The head forecast needs every block reused in a step, which
     the per-step decision gives: per block with the head forecast, 8 clips ran 2.13x at 34.3 dB
-    against 2.53x at 42.1 dB per step (one scratch run). 0.2 against 0.1: faster and closer on both (video 2.46x / 38.2 dB, image 1.90x / 47.0 dB)."""
+    against 2.53x at 42.1 dB per step (one scratch run). 0.2 against 0.1: faster and closer on both
+    (video 2.46x / 38.2 dB, image 1.90x / 47.0 dB)."""
 
     threshold: float = 0.2
     max_reuse: int = 2

@@ -119,6 +119,10 @@ def test_bad_acceleration_arguments_raise_user_errors(tiny_t2i, acceleration, ma
 
 # ---------------------------------------------------------------- bottleneck sampling
 
+# the first default plan (a half-size middle stage): fixed stages for tests of the mechanism
+HALF_SIZE_PLAN = BottleneckConfig(stages=(BottleneckStage(1, 0.2, 1, 0.8), BottleneckStage(0.5, 0.5, 0.85, 0.35),
+                                          BottleneckStage(1, 0.3, 0.7, 0)))
+
 
 def test_bottleneck_runs_high_low_high_and_is_repeatable(tiny_t2i):
     shapes, steps = [], []
@@ -158,9 +162,7 @@ def test_stage_plan_steps_sizes_and_sigmas():
     assert split_steps([0.2, 0.5, 0.3], 10) == [2, 5, 3]
     assert split_steps([0.2, 0.5, 0.3], 3) == [1, 1, 1]
     assert sum(split_steps([0.2, 0.5, 0.3], 7)) == 7
-    half = BottleneckConfig(stages=(BottleneckStage(1, 0.2, 1, 0.8), BottleneckStage(0.5, 0.5, 0.85, 0.35),
-                                    BottleneckStage(1, 0.3, 0.7, 0)))
-    plans = plan_stages(half, 10, (16, 24), multiple=4)
+    plans = plan_stages(HALF_SIZE_PLAN, 10, (16, 24), multiple=4)
     assert [p.size for p in plans] == [(16, 24), (8, 12), (16, 24)]
     assert [p.num_steps for p in plans] == [2, 5, 3]
     assert [(p.sigmas[0], p.sigmas[-1]) for p in plans] == [(1.0, 0.8), (0.85, 0.35), (0.7, 0.0)]

@@ -11,10 +11,11 @@ from diffusers import DDIMScheduler
 import samplers
 from pipelines.errors import UserError
 from pipelines.t2v_cli import main as cli_main
-from samplers import BottleneckConfig, BottleneckStage, FBCacheConfig
+from samplers import BottleneckConfig, FBCacheConfig
 from samplers.bottleneck import resize
 
 from .test_samplers import ALWAYS_REUSE, NEVER_REUSE, ids, one_thread  # noqa: F401 — one_thread is autouse
+from .test_samplers_pipeline import HALF_SIZE_PLAN
 from .test_t2v_pipeline import FRAMES, SIZE, clip_uint8, tiny_t2v  # noqa: F401 — tiny_t2v is a fixture
 
 PROMPT = "a red square moving left"
@@ -64,14 +65,12 @@ def test_a_cache_keeps_the_given_frames_exactly(tiny_t2v):
 def test_bottleneck_runs_high_low_high_and_is_repeatable(tiny_t2v):
     shapes = []
     hook = tiny_t2v.transformer.register_forward_pre_hook(lambda m, args: shapes.append(tuple(args[0].shape[-3:])))
-    half = BottleneckConfig(stages=(BottleneckStage(1, 0.2, 1, 0.8), BottleneckStage(0.5, 0.5, 0.85, 0.35),
-                                    BottleneckStage(1, 0.3, 0.7, 0)))
-    a = run(tiny_t2v, num_inference_steps=10, acceleration=half)
+    a = run(tiny_t2v, num_inference_steps=10, acceleration=HALF_SIZE_PLAN)
     hook.remove()
     assert a.shape == (1, 4, SIZE, SIZE, 3) and np.isfinite(a).all()
     assert shapes == [(4, 8, 8)] * 4 + [(4, 4, 4)] * 10 + [(4, 8, 8)] * 6  # 2 + 5 + 3 steps, cond and uncond
-    b = run(tiny_t2v, num_inference_steps=10, acceleration=half)
-    c = run(tiny_t2v, seed=1, num_inference_steps=10, acceleration=half)
+    b = run(tiny_t2v, num_inference_steps=10, acceleration=HALF_SIZE_PLAN)
+    c = run(tiny_t2v, seed=1, num_inference_steps=10, acceleration=HALF_SIZE_PLAN)
     plain = run(tiny_t2v, num_inference_steps=10)
     assert np.array_equal(a, b) and not np.array_equal(a, c) and not np.array_equal(a, plain)
     pt = run(tiny_t2v, num_frames=FRAMES, height=16, width=8, num_inference_steps=4, output_type="pt",
