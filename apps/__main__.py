@@ -1,13 +1,25 @@
-"""`python -m apps`: serve the Gradio app (on 127.0.0.1 unless --host says otherwise)."""
+"""`python -m apps`: serve the Gradio app (on 127.0.0.1 unless --host says otherwise).
+
+SIGTERM (a service manager, `kill`) ends the app the way Ctrl+C does: exit handlers run, so the
+app's temp folder of results goes with it.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
+import signal
+import sys
+
+from pipelines.core.allocator import keep_freed_memory
+from pipelines.core.cli import ArgumentParser, quiet_libraries, run_cli
+from pipelines.core.errors import UserError
+
+from .app import build_app, launch
+from .models import default_registry
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m apps", description="ditkit's Gradio app: text to image and video.")
+def parse_args(argv=None):
+    p = ArgumentParser(prog="python -m apps", description="ditkit's Gradio app: text to image and video.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: the network)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; a busy port is an error)")
@@ -20,11 +32,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    from pipelines.allocator import keep_freed_memory
-    from pipelines.cli_common import quiet_libraries, run_cli
-    from pipelines.errors import UserError
+def exit_on_sigterm(signum, frame) -> None:
+    """SIGTERM → SystemExit in the main thread, so atexit handlers (the temp folder) run."""
+    sys.exit(128 + signum)
 
+
+def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -33,9 +46,7 @@ def main(argv=None) -> int:
             raise UserError("--concurrency and --queue-size must be at least 1")
         quiet_libraries()
         keep_freed_memory()
-        from .app import build_app, launch
-        from .models import default_registry
-
+        signal.signal(signal.SIGTERM, exit_on_sigterm)
         demo = build_app(default_registry(args.model_dir), concurrency=args.concurrency, queue_size=args.queue_size)
         try:
             launch(demo, host=args.host, port=args.port, share=args.share)

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from . import inputs
+import world
+from pipelines.core import inputs
+from samplers import METHODS, make_config, method_knobs
+
 from .handlers import DEFAULT_GUIDANCE, DEFAULT_STEPS, Handlers
 from .models import ModelRegistry, default_registry
 
@@ -68,8 +71,6 @@ def size_sliders(kind: str) -> list:
 
 def acceleration_widgets(kind: str) -> tuple:
     """Method, its knobs (shown when the method takes them) and bottleneck sampling."""
-    from samplers import METHODS, make_config, method_knobs
-
     with gr.Accordion("Acceleration", open=False):
         gr.Markdown("Training-free: cache the transformer's blocks between steps, or sample the middle steps "
                     "at a lower resolution. The report under the result shows the measured speed-up.")
@@ -122,8 +123,6 @@ def form(kind: str, registry: ModelRegistry) -> Form:
 
 def example_prompts(kind: str) -> list[list[str]]:
     """Shapes World captions the shipped models know (training split, a fixed draw)."""
-    import world
-
     prompts = world.eval_prompts(EXAMPLES, split="train", seed=6) if kind == "t2i" else \
         world.video_eval_prompts(EXAMPLES, split="train", seed=6)
     return [[p] for p in prompts]

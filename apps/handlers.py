@@ -16,9 +16,10 @@ import time
 import gradio as gr
 import torch
 
-from pipelines.errors import UserError
+from pipelines.core import inputs
+from pipelines.core.errors import UserError
+from samplers import split_acceleration, stats
 
-from . import inputs
 from .models import ModelEntry, ModelRegistry
 from .outputs import OutputFolder
 from .speedup import SpeedLog
@@ -78,7 +79,7 @@ class Handlers:
         with shown_to_user():
             call, seed, accel = self.common(prompt, negative_prompt, seed, steps, guidance, method, threshold,
                                             interval, bottleneck)
-            call.update(num_frames=inputs.frames(frames), height=inputs.side("height", height),
+            call.update(num_frames=inputs.frames(frames, "frames"), height=inputs.side("height", height),
                         width=inputs.side("width", width), output_type="np")
             entry = self.entry(model, "t2v")
             out, info = self.run(entry, call, accel, progress)
@@ -94,10 +95,11 @@ class Handlers:
         """The checks both endpoints share → (pipeline call kwargs, seed, acceleration)."""
         prompt = inputs.prompt(prompt)
         negative = inputs.prompt(negative_prompt, "negative prompt", required=False)
-        seed = inputs.integer("seed", seed, 0, inputs.MAX_SEED)
-        steps = inputs.integer("steps", steps, 1, inputs.MAX_STEPS)
-        guidance = inputs.number("guidance", guidance, 0.0, inputs.MAX_GUIDANCE)
-        accel = inputs.acceleration(method, threshold, interval, bottleneck)
+        seed = inputs.seed(seed)
+        steps = inputs.steps(steps, "steps")
+        guidance = inputs.guidance(guidance, "guidance")
+        accel = inputs.acceleration(method, {"threshold": threshold, "interval": interval}, bottleneck,
+                                    only_used=True)
         call = dict(prompt=prompt, negative_prompt=negative, num_inference_steps=steps, guidance_scale=guidance,
                     generator=torch.Generator("cpu").manual_seed(seed))
         return call, seed, accel
@@ -110,8 +112,6 @@ class Handlers:
 
     def run(self, entry: ModelEntry, call: dict, accel, progress):
         """Loads the model if needed, waits for it, runs it → (pipeline output, report)."""
-        from samplers import split_acceleration, stats
-
         if not entry.loaded:
             progress(0, desc=f"loading {entry.name}")
         pipe = entry.pipeline()

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pipelines.errors import UserError
-from pipelines.loading_video import ADAPTERS
+from pipelines.core.errors import UserError
+from pipelines.t2i import SHIPPED_T2I, load_t2i_pipeline
+from pipelines.t2v import SHIPPED_T2V, load_t2v_pipeline
+from pipelines.t2v.loading import ADAPTERS
 
 log = logging.getLogger(__name__)
 
 KINDS = {"t2i": "text-to-image", "t2v": "text-to-video"}
-# model_index.json `_class_name` → the tab that serves it (what pipelines.loading* can load)
+# model_index.json `_class_name` → the tab that serves it (what pipelines.t2i / pipelines.t2v can load)
 PIPELINE_KINDS = {
     **dict.fromkeys(("TextToImagePipeline", "PixArtAlphaPipeline", "PixArtSigmaPipeline", "DiTPipeline"), "t2i"),
     **dict.fromkeys(("TextToVideoPipeline", *ADAPTERS), "t2v"),
@@ -91,10 +93,6 @@ class ModelRegistry:
 
 def add_shipped(registry: ModelRegistry) -> None:
     """The shipped Shapes World models (untrained stand-ins until they are trained)."""
-    from pipelines.default_model import SHIPPED_T2I, SHIPPED_T2V
-    from pipelines.loading import load_t2i_pipeline
-    from pipelines.loading_video import load_t2v_pipeline
-
     for name, kind, folder, load in (("shapes-t2i", "t2i", SHIPPED_T2I, load_t2i_pipeline),
                                      ("shapes-t2v", "t2v", SHIPPED_T2V, load_t2v_pipeline)):
         trained = (folder / "model_index.json").is_file()
@@ -129,9 +127,6 @@ def pipeline_folders(root: Path, depth: int = MAX_DEPTH) -> list[tuple[Path, str
 
 def add_folders(registry: ModelRegistry, model_dir: str | Path) -> None:
     """Every pipeline folder under `model_dir`, named by its path below it."""
-    from pipelines.loading import load_t2i_pipeline
-    from pipelines.loading_video import load_t2v_pipeline
-
     root = Path(model_dir).expanduser()
     if not root.is_dir():
         raise UserError(f"--model-dir {model_dir} is not a folder")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipelines.video_io import write_clip
+from pipelines.core.video_io import write_clip
 
 MAX_STEM = 48
 DAY = 24 * 3600

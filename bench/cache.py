@@ -3,10 +3,10 @@ models: every ditkit method at a few strengths, bottleneck sampling, and peers a
 same transformer (diffusers' FirstBlockCache, TaylorSeerCache and calibrated MagCache; cache-dit's
 DBCache with its TaylorSeer calibrator) — one run, the same prompts and seeds for every row.
 
-    python bench/cache.py [--only t2i|t2v] [--t2i-model PATH] [--t2v-model PATH] [--steps 50]
+    python -m bench.cache [--only t2i|t2v] [--t2i-model PATH] [--t2v-model PATH] [--steps 50]
                           [--prompts 16] [--clips 8] [--repeats 2] [--methods cg-taylor,...]
                           [--no-peers] [--out-dir bench/results]
-    python bench/cache.py --quick      # a seconds-long smoke run on tiny random models
+    python -m bench.cache --quick      # a seconds-long smoke run on tiny random models
 
 Per row: wall time over all prompts (the fastest of --repeats passes, each pass running every row in
 turn, so drift on a shared machine reaches all rows alike); speed-up against the uncached
@@ -33,17 +33,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import numpy as np
 import torch
 
+import samplers
+import world
 from bench.cache_methods import (BlockCounter, Setting, bottleneck_settings, cache_dit_settings, diffusers_settings,
                                  our_cache_settings)
 from bench.common import markdown_table, score_row, to_uint8, torch_threads
 from bench.pareto import matched_speedup, pareto_front, plot
-from pipelines.first_frame import add_first_frame_arg
-from samplers.fidelity import PSNR_IDENTICAL
+from bench.tiny_models import tiny_t2i, tiny_t2v
+from pipelines.core.allocator import keep_freed_memory
+from pipelines.core.cli import quiet_libraries
+from pipelines.t2i import load_t2i_pipeline
+from pipelines.t2v.first_frame import add_first_frame_arg, configure_first_frame_model
+from pipelines.t2v.loading import load_t2v_pipeline
+from samplers.fidelity import PSNR_IDENTICAL, psnr, ssim
+from world.oracle import ATTRIBUTES
+from world.video_oracle import VIDEO_ATTRIBUTES
 
 
 def parse_args(argv=None):
@@ -74,8 +81,6 @@ def parse_args(argv=None):
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.methods is not None:
-        import samplers
-
         args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         choices = [m for m in samplers.METHODS if m != "none"] + ["bottleneck"]
         unknown = [m for m in args.methods if m not in choices]
@@ -113,16 +118,9 @@ class Task:
 
 
 def t2i_task(args) -> Task:
-    import world
-    from world.oracle import ATTRIBUTES
-
     if args.quick:
-        from bench.tiny_models import tiny_t2i
-
         pipe = tiny_t2i()
     else:
-        from pipelines.loading import load_t2i_pipeline
-
         pipe = load_t2i_pipeline(args.t2i_model)
 
     def call(prompts, seed, acceleration):
@@ -134,17 +132,9 @@ def t2i_task(args) -> Task:
 
 
 def t2v_task(args) -> Task:
-    import world
-    from world.video_oracle import VIDEO_ATTRIBUTES
-
     if args.quick:
-        from bench.tiny_models import tiny_t2v
-
         pipe = tiny_t2v()
     else:
-        from pipelines.first_frame import configure_first_frame_model
-        from pipelines.loading_video import load_t2v_pipeline
-
         pipe = load_t2v_pipeline(args.t2v_model)
         configure_first_frame_model(pipe, args.first_frame_model)
 
@@ -190,8 +180,6 @@ def timed_pass(task: Task, setting: Setting, batch: int, after_call: Callable | 
 def run_setting(task: Task, setting: Setting, batch: int, counter: BlockCounter) -> dict:
     """All prompts under one setting → {time, skipped, samples} (or {error} if it cannot attach).
     Samples and skip counts come from this pass; `time_again` re-times it in later passes."""
-    import samplers
-
     pipe = task.pipe
     problem = attach(setting, pipe)
     if problem is not None:
@@ -235,8 +223,6 @@ def time_again(task: Task, setting: Setting, batch: int) -> float | None:
 
 def evaluate(task: Task, setting: Setting, result: dict, baseline: dict | None) -> dict:
     """A result → its table row (JSON-ready): speed, fidelity against the baseline, oracle scores."""
-    from samplers.fidelity import psnr, ssim
-
     row = {"name": setting.name, "family": setting.family, "knobs": setting.knobs}
     if "error" in result:
         return {**row, "error": result["error"]}
@@ -378,9 +364,6 @@ def main(argv=None) -> None:
 
 def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("CACHE_DIT_LOG_LEVEL", "error")
-    from pipelines.allocator import keep_freed_memory
-    from pipelines.cli_common import quiet_libraries
-
     quiet_libraries()
     keep_freed_memory()
     out_dir = Path(args.out_dir)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+from diffusers import FirstBlockCacheConfig, MagCacheConfig, TaylorSeerCacheConfig
 
 import samplers
 from bench.common import acceleration_name
@@ -98,8 +99,6 @@ def feature_patterns(transformer) -> list[str]:
 
 
 def diffusers_settings(num_steps: int, quick: bool) -> list[Setting]:
-    from diffusers import FirstBlockCacheConfig, MagCacheConfig, TaylorSeerCacheConfig
-
     rows = []
     for x in ((0.1,) if quick else (0.05, 0.1, 0.2)):
         rows.append(Setting(f"diffusers FirstBlockCache threshold={x:g}", "diffusers",
@@ -133,8 +132,6 @@ def diffusers_settings(num_steps: int, quick: bool) -> list[Setting]:
 def mag_ratios(pipe, num_steps: int, calibrate: Callable) -> list[float]:
     """MagCache's calibration as its docs prescribe: one run with `calibrate=True`, which prints
     each cache context's per-step magnitude ratios; cond and uncond are averaged step by step."""
-    from diffusers import MagCacheConfig
-
     _enable(MagCacheConfig(calibrate=True, num_inference_steps=num_steps))(pipe)
     printed = io.StringIO()
     try:
@@ -160,8 +157,9 @@ def cache_dit_settings(num_steps: int, guided: bool, quick: bool) -> list[Settin
     for x in ((0.12,) if quick else (0.08, 0.12, 0.24)):
         def attach(pipe, x=x):
             os.environ.setdefault("CACHE_DIT_LOG_LEVEL", "error")
-            import cache_dit
-            from cache_dit import BlockAdapter, DBCacheConfig, ForwardPattern, TaylorSeerCalibratorConfig
+            import cache_dit  # optional dependency
+            from cache_dit import (BlockAdapter, DBCacheConfig, ForwardPattern,  # optional dependency
+                                   TaylorSeerCalibratorConfig)
 
             blocks = find_blocks(pipe.transformer)
             owner = blocks[0][0].split(".")[0] if blocks else None
@@ -177,7 +175,7 @@ def cache_dit_settings(num_steps: int, guided: bool, quick: bool) -> list[Settin
                 enable_separate_cfg=guided), calibrator_config=TaylorSeerCalibratorConfig(taylorseer_order=1))
 
         def detach(pipe):
-            import cache_dit
+            import cache_dit  # optional dependency
 
             with empty_module_lists_hidden(pipe.transformer):
                 cache_dit.disable_cache(pipe)

@@ -1,7 +1,6 @@
 """What the benchmarks share: wall-clock timing, peak memory, oracle scoring and table printing.
 
-Run as scripts (`python bench/x.py`), so each puts the repository root on `sys.path` and
-imports this as `bench.common`.
+Run as modules from the repository root (`python -m bench.x`); each imports this as `bench.common`.
 """
 
 from __future__ import annotations
@@ -14,6 +13,9 @@ from dataclasses import fields
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
+import torch
+
+import samplers
 
 # ---------------------------------------------------------------- time and memory
 
@@ -22,8 +24,6 @@ import numpy as np
 def torch_threads(count: int | None) -> Iterator[None]:
     """Run with `count` torch threads (None: as is), then put the old count back, so a bench called
     in-process (the tests do) does not leave the caller on one thread with different float sums."""
-    import torch
-
     before = torch.get_num_threads()
     if count:
         torch.set_num_threads(count)
@@ -103,8 +103,6 @@ def acceleration_name(config) -> str:
     """A cache or bottleneck config as benchmark tables name it: 'fbcache threshold=0.1',
     'interval 2' (a knob named like its method shows its value only), 'bottleneck'; options
     off their defaults follow ('fbcache threshold=0.07 forecast_head=False residual_order=1')."""
-    import samplers
-
     if isinstance(config, samplers.BottleneckConfig):
         return "bottleneck"
     method = samplers.method_name(config)

@@ -1,23 +1,23 @@
 """Benchmark the text-to-image pipeline: latency, peak memory, backbone throughput vs the machine's
 matmul peak, and oracle quality — all measured side by side in one run.
 
-    python bench/t2i.py [--model PATH] [--steps 25] [--prompts 64] [--threads N]
+    python -m bench.t2i [--model PATH] [--steps 25] [--prompts 64] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+import world
 from bench.common import peak_rss_mb, timed
+from pipelines.core.allocator import keep_freed_memory
+from pipelines.core.cli import quiet_libraries
+from pipelines.t2i import load_t2i_pipeline
 
 
 def matmul_peak_gflops(dtype: torch.dtype, n: int = 1024, seconds: float = 1.5) -> float:
@@ -53,14 +53,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from pipelines.allocator import keep_freed_memory
-    from pipelines.cli_common import quiet_libraries
-    from pipelines.loading import load_t2i_pipeline
-
     quiet_libraries()
     keep_freed_memory()
-    import world
-
     pipe = load_t2i_pipeline(args.model)
     pipe.set_progress_bar_config(disable=True)
     size = pipe.native_size

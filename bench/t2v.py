@@ -1,9 +1,9 @@
 """Benchmark the text-to-video pipeline: time and peak memory per clip, and the oracle's reading of
 clips for held-out and random prompts — all measured in one run, with the model loaded once.
 
-    python bench/t2v.py [--model PATH] [--steps 25] [--frames 16] [--prompts 32] [--repeats 3] [--compile]
+    python -m bench.t2v [--model PATH] [--steps 25] [--frames 16] [--prompts 32] [--repeats 3] [--compile]
                         [--cache fbcache [--cache-threshold 0.1]] [--bottleneck]
-    python bench/t2v.py --quick      # a seconds-long smoke run on a tiny random model
+    python -m bench.t2v --quick      # a seconds-long smoke run on a tiny random model
 
 Times are per clip (batch 1, classifier-free guidance: two forwards a step), median of
 --repeats after a warm-up. Peak RSS is the process's during one clip, weights included (Linux
@@ -25,18 +25,22 @@ model alone. "last shape" is the share of clips whose last frame still reads the
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import time
 
 import torch
 
+import world
 from bench.common import (acceleration_name, markdown_table, median, peak_rss_mb, reset_peak_rss, score_row, timed,
                           to_uint8, torch_threads)
-from pipelines.cli_common import acceleration_from_args, add_acceleration_args
-from pipelines.errors import UserError
-from pipelines.first_frame import add_first_frame_arg, configure_first_frame_model
+from bench.tiny_models import tiny_t2v
+from pipelines.core.allocator import keep_freed_memory
+from pipelines.core.cli import acceleration_from_args, add_acceleration_args, quiet_libraries
+from pipelines.core.compile import compile_transformer
+from pipelines.core.errors import UserError
+from pipelines.t2v.first_frame import add_first_frame_arg, configure_first_frame_model
+from pipelines.t2v.loading import load_t2v_pipeline
+from world.oracle import read_image
+from world.video_oracle import VIDEO_ATTRIBUTES, video_prompt_attributes
 
 
 def parse_args(argv=None):
@@ -68,21 +72,13 @@ def parse_args(argv=None):
 
 def load(args):
     if args.quick:
-        from bench.tiny_models import tiny_t2v
-
         return tiny_t2v()
-    from pipelines.loading_video import load_t2v_pipeline
-
     return load_t2v_pipeline(args.model)
 
 
 def time_compiled(transformer, clip, repeats: int) -> list[list[str]]:
     """--compile: compile in place on one clip, then time eager and compiled clips alternately
     (the compiled call is switched off and on), so drift reaches both alike → table rows."""
-    import time
-
-    from pipelines.compile import compile_transformer
-
     start = time.perf_counter()
     problem = compile_transformer(transformer, clip)
     if problem is not None:
@@ -115,9 +111,6 @@ def last_frame_shape(prompts: list[str], clips) -> float:
     """Share of clips whose last frame still reads the prompt's shape: the oracle reads shape from
     the first frame, which image-first generation gives the video model, so this is what says the
     video model kept the object's shape while moving it."""
-    from world.oracle import read_image
-    from world.video_oracle import video_prompt_attributes
-
     wanted = [video_prompt_attributes(p).get("shape") for p in prompts]
     kept = [read_image(clip[-1])["shape"] == want for want, clip in zip(wanted, clips) if want is not None]
     return sum(kept) / max(len(kept), 1)
@@ -138,13 +131,8 @@ def main(argv=None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from pipelines.allocator import keep_freed_memory
-    from pipelines.cli_common import quiet_libraries
-
     quiet_libraries()
     keep_freed_memory()
-    import world
-    from world.video_oracle import VIDEO_ATTRIBUTES
 
     pipe = load(args)
     configure_first_frame_model(pipe, args.first_frame_model)

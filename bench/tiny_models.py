@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import torch
 
+from dit import VideoDiT, build_dit, video_dit_config
+from pipelines.core.text_encoder import load_minilm
+from pipelines.t2i.default_model import shapes_pipeline
+from pipelines.t2v.default_model import shapes_t2v_pipeline
+
 
 def _randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
     g = torch.Generator().manual_seed(seed)
@@ -19,10 +24,6 @@ def _randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torc
 
 def tiny_t2i():
     """A 16×16 pixel-space text-to-image pipeline: DiT-N/4 with 4 blocks, MiniLM text, flow matching."""
-    from dit import build_dit
-    from pipelines.default_model import shapes_pipeline
-    from pipelines.text_encoder import load_minilm
-
     transformer = build_dit("DiT-N/4", depth=4, sample_size=16, in_channels=3, condition="text", text_dim=384,
                             pooled_dim=384, adaln="single")
     text_encoder, tokenizer = load_minilm()
@@ -33,10 +34,6 @@ def tiny_t2v():
     """An 8-frame 16×16 pixel-space text-to-video pipeline: the `tiny` VideoDiT with 4 blocks and no
     refine branches (with random branches the blocks barely move the output, and every cache looks
     lossless)."""
-    from dit import VideoDiT, video_dit_config
-    from pipelines.default_model import shapes_t2v_pipeline
-    from pipelines.text_encoder import load_minilm
-
     transformer = VideoDiT(**video_dit_config("tiny", depth=4, branch_channels=(), branch_depths=()))
     text_encoder, tokenizer = load_minilm()
     return shapes_t2v_pipeline(_randomize(transformer), text_encoder=text_encoder, tokenizer=tokenizer)

@@ -1,7 +1,7 @@
 """Benchmark VideoDiT presets: size, batch-2 forward latency, training steps/s and a short
 training-loss comparison between attention layouts, all on Shapes World clips.
 
-    python bench/video_dit.py [--preset shapes] [--layouts factorised,full] [--threads 2]
+    python -m bench.video_dit [--preset shapes] [--layouts factorised,full] [--threads 2]
                               [--train-steps 30] [--batch 16]
 
 Wall times are min and median over repeats; on a shared machine the median is the honest
@@ -17,37 +17,31 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 import torch.nn.functional as F
 
 from bench.common import timed
+from dit import VideoDiT, video_dit_config
+from dit.video_masks import masked_loss, sample_frame_masks
+from pipelines.core.text_encoder import encode_text, load_minilm
+from world.dataset import make_video_batch
 
 
 def text_batch(captions: list[str], encoder) -> dict:
-    from pipelines.text_encoder import encode_text
-
     hidden, mask, pooled = encode_text(*encoder, captions, 32)
     return {"encoder_hidden_states": hidden, "encoder_attention_mask": mask, "pooled_text": pooled}
 
 
 def clip_batch(n: int, seed: int, cfg: dict, encoder):
     """World clips as model input (B, C, F, H, W) in [-1, 1] and their text kwargs."""
-    from world.dataset import make_video_batch
-
     clips, captions, _ = make_video_batch(n, cfg["sample_size"], cfg["num_frames"], seed)
     return clips.transpose(1, 2).contiguous(), text_batch(captions, encoder)
 
 
 def video_loss(model, x0, cond, sigma, noise, given) -> torch.Tensor:
     """Rectified-flow loss on generated positions; given frames enter clean; branches learn pooled targets."""
-    from dit.video_masks import masked_loss
-
     s = sigma.view(-1, 1, 1, 1, 1)
     keep = given[:, None, :, None, None]
     x_t = torch.where(keep, x0, (1 - s) * x0 + s * noise)
@@ -71,10 +65,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-
-    from dit import VideoDiT, video_dit_config
-    from dit.video_masks import sample_frame_masks
-    from pipelines.text_encoder import load_minilm
 
     encoder = load_minilm()
     layouts = args.layouts.split(",")

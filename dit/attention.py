@@ -43,7 +43,7 @@ def xformers_attention(q, k, v, bias=None):
     """xformers' memory-efficient kernel; CUDA only."""
     if not q.is_cuda:
         raise RuntimeError("the 'xformers' attention backend needs CUDA tensors; use 'sdpa' on CPU")
-    import xformers.ops as xops
+    import xformers.ops as xops  # optional dependency (CUDA machines only)
 
     # xformers wants (B, T, H, Dh) and a bias of full (B, H, Tq, Tk) shape.
     if bias is not None:

@@ -32,6 +32,7 @@ import os
 import re
 from typing import Any, Mapping
 
+import diffusers
 import torch
 
 from .transformer import DiT
@@ -319,8 +320,6 @@ def load_diffusers_transformer(path: str | os.PathLike) -> DiT:
     `DiTTransformer2DModel`, `PixArtTransformer2DModel`, and the legacy `Transformer2DModel`
     with norm_type "ada_norm_zero" (DiT) or "ada_norm_single" (PixArt).
     """
-    import diffusers
-
     path = os.fspath(path)
     if not os.path.isfile(os.path.join(path, "config.json")) and \
             os.path.isfile(os.path.join(path, "transformer", "config.json")):

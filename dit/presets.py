@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from .transformer import DiT
+
 # depth, hidden size, heads — S/B/L/XL as in the DiT paper, plus CPU-sized ones.
 DIT_SIZES: dict[str, dict[str, int]] = {
     "XL": dict(depth=28, hidden_size=1152, num_heads=16),
@@ -28,8 +30,6 @@ def dit_config(name: str, **overrides) -> dict:
 
 def build_dit(name: str, **overrides):
     """A freshly initialised `DiT` of a named size."""
-    from .transformer import DiT
-
     return DiT(**dit_config(name, **overrides))
 
 

@@ -22,6 +22,7 @@ from .cg_taylor import CGTaylorConfig
 from .fbcache import FBCacheConfig
 from .interval import IntervalCacheConfig
 from .methods import METHODS, make_config, method_knobs, method_name, split_acceleration
+from .resize import resize
 from .taylor import Forecaster
 from .taylorseer import TaylorSeerConfig
 
@@ -30,5 +31,5 @@ __all__ = [
     "remove_acceleration", "restart", "set_num_steps", "stats",
     "BottleneckConfig", "BottleneckStage", "plan_stages", "sample_bottleneck",
     "BWCacheConfig", "CGTaylorConfig", "FBCacheConfig", "IntervalCacheConfig", "TaylorSeerConfig",
-    "METHODS", "make_config", "method_knobs", "method_name", "split_acceleration", "Forecaster",
+    "METHODS", "make_config", "method_knobs", "method_name", "split_acceleration", "Forecaster", "resize",
 ]

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 
 from .checks import one_of
+from .resize import resize
 
 RESIZE_MODES = ("area", "bilinear", "bicubic", "nearest", "nearest-exact")
 
@@ -144,16 +144,6 @@ def plan_stages(config: BottleneckConfig, num_steps: int, size: tuple[int, int],
         scaled = tuple(max(multiple, round(d * stage.scale / multiple) * multiple) for d in size)
         plans.append(StagePlan(scaled, stage_sigmas(stage, n)))
     return plans
-
-
-def resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    """Resizes the last two dims of (B, C, H, W) or (B, C, F, H, W) — a video frame by frame."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    flat = x.reshape(x.shape[0], -1, *x.shape[-2:])  # frames join the channels: interpolate is per channel
-    kwargs = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
-    out = F.interpolate(flat.float(), size=size, mode=mode, **kwargs).to(x.dtype)
-    return out.reshape(*x.shape[:-2], *size)
 
 
 Denoiser = Callable[[torch.Tensor, float], torch.Tensor]

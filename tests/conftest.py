@@ -13,29 +13,24 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import pytest
 import torch
 
-from dit import build_dit
+from .tiny_models import randomize, tiny_text_dit, tiny_video_dit  # plain helpers: test modules import them from there
 
 
-def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.2) -> torch.nn.Module:
-    """Fills every parameter with random non-zero values: zero-initialised layers would hide bugs."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * std)
-    return model
+@pytest.fixture
+def one_thread():
+    """Tiny models run faster on one thread — ~50x faster while a training job holds both cores.
+    Modules of tiny-model tests opt in: `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
 def minilm():
-    from pipelines.text_encoder import load_minilm
+    from pipelines.core.text_encoder import load_minilm
 
     return load_minilm()
-
-
-def tiny_text_dit(**overrides):
-    cfg = dict(sample_size=8, in_channels=3, condition="text", text_dim=384, pooled_dim=384, adaln="single")
-    cfg.update(overrides)
-    return randomize(build_dit("DiT-N/2", **cfg))
 
 
 @pytest.fixture
@@ -44,7 +39,7 @@ def tiny_t2i(minilm):
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     from pipelines.t2i import TextToImagePipeline
-    from pipelines.text_encoder import MINILM_PACKAGE
+    from pipelines.core.text_encoder import MINILM_PACKAGE
 
     text_encoder, tokenizer = minilm
     return TextToImagePipeline(transformer=tiny_text_dit(), scheduler=FlowMatchEulerDiscreteScheduler(),
@@ -63,6 +58,21 @@ def tiny_t2i_dir(tiny_t2i, tmp_path):
     return path
 
 
+@pytest.fixture
+def tiny_t2v(minilm):
+    """A pixel-space, flow-matching text-to-video pipeline with random weights (6 frames of 8×8:
+    tests/tiny_models.py's TINY_T2V_FRAMES and TINY_T2V_SIZE)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from pipelines.t2v import TextToVideoPipeline
+    from pipelines.core.text_encoder import MINILM_PACKAGE
+
+    text_encoder, tokenizer = minilm
+    return TextToVideoPipeline(transformer=tiny_video_dit(), scheduler=FlowMatchEulerDiscreteScheduler(),
+                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=16,
+                               text_encoder_package=MINILM_PACKAGE, fps=12)
+
+
 @pytest.fixture(scope="session")
 def tiny_t2v_dir(tmp_path_factory):
     """A random pixel-space text-to-video pipeline (4 frames by default, at most 6, of 8×8 at 12 fps),
@@ -71,7 +81,7 @@ def tiny_t2v_dir(tmp_path_factory):
 
     from dit import VideoDiT
     from pipelines.t2v import TextToVideoPipeline
-    from pipelines.text_encoder import MINILM_PACKAGE
+    from pipelines.core.text_encoder import MINILM_PACKAGE
 
     transformer = randomize(VideoDiT(sample_size=8, num_frames=6, patch_size=2, hidden_size=32, depth=1, num_heads=2,
                                      text_dim=384, pooled_dim=384, branch_channels=(8,), branch_depths=(1,)), std=0.1)
@@ -90,7 +100,7 @@ def tiny_model_dir(tmp_path_factory, tiny_t2v_dir):
     from diffusers import FlowMatchEulerDiscreteScheduler
 
     from pipelines.t2i import TextToImagePipeline
-    from pipelines.text_encoder import MINILM_PACKAGE
+    from pipelines.core.text_encoder import MINILM_PACKAGE
 
     root = tmp_path_factory.mktemp("models")
     pipe = TextToImagePipeline(transformer=tiny_text_dit(), scheduler=FlowMatchEulerDiscreteScheduler(),

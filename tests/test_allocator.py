@@ -1,4 +1,4 @@
-"""pipelines.allocator: freed activations stay in the process (glibc), so a denoising loop does
+"""pipelines.core.allocator: freed activations stay in the process (glibc), so a denoising loop does
 not page-fault its way through fresh mmaps every forward."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 PROBE = """
 import os, sys
 sys.path.insert(0, {root!r})
-from pipelines.allocator import keep_freed_memory
+from pipelines.core.allocator import keep_freed_memory
 applied = keep_freed_memory() if {keep} else None
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20

@@ -27,7 +27,7 @@ from apps.app import build_app, launch
 from apps.handlers import Handlers
 from apps.models import ModelRegistry, add_folders
 from apps.outputs import OutputFolder
-from pipelines.default_model import SHIPPED_T2I
+from pipelines.t2i.default_model import SHIPPED_T2I
 from tests.world_stand_in import WorldRenderPipeline
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def free_port() -> int:
 def app(tiny_model_dir, tmp_path_factory):
     """The app on a free local port: tiny-t2i (the default), tiny-t2v, the world stand-in and, when
     trained, the shipped model. Yields (url, stand-in)."""
-    from pipelines.loading import load_t2i_pipeline
+    from pipelines.t2i import load_t2i_pipeline
 
     registry = ModelRegistry()
     add_folders(registry, tiny_model_dir)

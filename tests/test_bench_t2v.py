@@ -37,7 +37,7 @@ def test_quick_run_without_acceleration_scores_the_plain_splits_only(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--cache", "nope"], "unknown --cache 'nope'"),
-    (["--cache", "fbcache", "--cache-threshold", "-1"], "--cache fbcache"),
+    (["--cache", "fbcache", "--cache-threshold", "-1"], "--cache-threshold must be >= 0, got -1"),
     (["--cache", "fbcache", "--cache-interval", "3"], "takes no --cache-interval"),
     (["--quality-target", "30"], "--quality-target is not benchmarked here"),
 ])

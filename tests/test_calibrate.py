@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipelines.t2i_cli import main as t2i_main
-from pipelines.t2v_cli import main as t2v_main
+from pipelines.t2i.cli import main as t2i_main
+from pipelines.t2v.cli import main as t2v_main
 from samplers import FBCacheConfig, IntervalCacheConfig, TaylorSeerConfig
 import samplers
 from samplers.calibrate import Trial, WorkCosts, calibrate, fits, pick, timed_reference, trial_cost
 
-from .test_samplers import build, one_thread, trajectory  # noqa: F401 — one_thread is autouse
+from .sampler_helpers import build, trajectory
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_pick_takes_the_cheapest_above_the_target():

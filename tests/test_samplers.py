@@ -13,118 +13,30 @@ import logging
 
 import pytest
 import torch
-from diffusers import DiTTransformer2DModel, LatteTransformer3DModel, PixArtTransformer2DModel
+from diffusers.hooks import FirstBlockCacheConfig
 from diffusers.hooks._helpers import TransformerBlockMetadata, TransformerBlockRegistry
 from torch import nn
 
 import samplers
-from dit import MultiResDiT
-from pipelines.hooks_state import reset_hook_state
+from pipelines.core.hooks_state import reset_hook_state
 from samplers import (BottleneckConfig, BottleneckStage, BWCacheConfig, CGTaylorConfig, FBCacheConfig,
                       IntervalCacheConfig, TaylorSeerConfig)
 from samplers.taylor import Forecaster
 
-from .conftest import randomize, tiny_text_dit
+from .sampler_helpers import ALWAYS_REUSE, NEVER_REUSE, build, ids, trajectory
+from .tiny_models import randomize
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread — ~50x faster while a training job holds both cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-# ---------------------------------------------------------------- tiny models
-
-
-def text(ctx: int, length: int = 5, dim: int = 16) -> torch.Tensor:
-    return torch.randn(2, length, dim, generator=torch.Generator().manual_seed(10 + ctx))
-
-
-def build(name: str, std: float = 0.2):
-    """→ (model in eval mode, input shape, forward(model, x, t, ctx) → output); ctx 0/1 = cond/uncond."""
-    model, shape, fwd = _build(name, std)
-    return model.eval(), shape, fwd  # eval: diffusers' label embedding drops labels at random in training
-
-
-def _build(name: str, std: float):
-    if name == "dit":
-        def fwd(m, x, t, c):
-            return m(x, t, encoder_hidden_states=text(c, dim=384), pooled_text=text(c, 1, 384)[:, 0]).sample
-
-        return randomize(tiny_text_dit(depth=3), std=std), (2, 3, 8, 8), fwd
-    if name in ("multires", "video"):
-        def fwd(m, x, t, c):
-            return m(x, t, encoder_hidden_states=text(c), pooled_text=text(c)[:, 0]).sample
-
-        if name == "multires":
-            model = MultiResDiT(sample_size=8, patch_size=2, hidden_size=32, depth=3, num_heads=2, text_dim=16,
-                                pooled_dim=16, branch_channels=(8,), branch_depths=(1,))
-            return randomize(model, std=std), (2, 3, 8, 8), fwd
-        from dit.video import VideoDiT
-
-        model = VideoDiT(sample_size=8, num_frames=2, patch_size=2, hidden_size=16, depth=2, num_heads=2, text_dim=16,
-                         pooled_dim=16, branch_channels=(8,), branch_depths=(1,))
-        return randomize(model, std=std), (2, 3, 2, 8, 8), fwd
-    if name == "diffusers-dit":
-        def fwd(m, x, t, c):
-            labels = torch.tensor([1, 2]) if c == 0 else torch.tensor([9, 9])
-            return m(x, t.expand(2).long(), class_labels=labels).sample
-
-        model = DiTTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, num_layers=3,
-                                      sample_size=8, patch_size=2, num_embeds_ada_norm=10, norm_num_groups=1)
-        return randomize(model, std=std), (2, 4, 8, 8), fwd
-    if name == "pixart":
-        def fwd(m, x, t, c):
-            return m(x, encoder_hidden_states=text(c), timestep=t.expand(2),
-                     added_cond_kwargs={"resolution": None, "aspect_ratio": None}).sample
-
-        model = PixArtTransformer2DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
-                                         num_layers=3, sample_size=8, patch_size=2, cross_attention_dim=16,
-                                         caption_channels=16, norm_num_groups=1)
-        return randomize(model, std=std), (2, 4, 8, 8), fwd
-    if name == "latte":
-        def fwd(m, x, t, c):
-            return m(x, timestep=t.expand(2), encoder_hidden_states=text(c)).sample
-
-        model = LatteTransformer3DModel(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8,
-                                        num_layers=2, sample_size=8, patch_size=2, cross_attention_dim=16,
-                                        caption_channels=16, video_length=2, norm_type="ada_norm_single",
-                                        num_embeds_ada_norm=1000, norm_elementwise_affine=False, norm_eps=1e-6)
-        return randomize(model, std=std), (2, 4, 2, 8, 8), fwd
-    raise KeyError(name)
+# ---------------------------------------------------------------- tiny models (built by tests/sampler_helpers.py)
 
 
 MODELS = ["dit", "multires", "video", "diffusers-dit", "pixart", "latte"]
 
 
-def trajectory(model, fwd, shape, steps: int = 6, contexts=("cond", "uncond"), speed: float = 1.0) -> torch.Tensor:
-    """Outputs along a toy trajectory (inputs drift by `speed` per step), each step in every context."""
-    g = torch.Generator().manual_seed(0)
-    x0, drift = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
-    outs = []
-    with torch.no_grad():
-        for i in range(steps):
-            x, t = x0 + 0.01 * speed * i * drift, torch.tensor(600.0 - speed * i)
-            for name in contexts:
-                with samplers.cache_context(model, name):
-                    outs.append(fwd(model, x, t, 0 if name == "cond" else 1))
-    return torch.stack(outs)
-
-
 def relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().mean() / b.abs().mean()).item()
-
-
-NEVER_REUSE = [IntervalCacheConfig(interval=1), FBCacheConfig(threshold=0.0), BWCacheConfig(threshold=0.0),
-               BWCacheConfig(threshold=0.0, per_block=not BWCacheConfig.per_block,
-                             forecast_head=not BWCacheConfig.forecast_head),
-               TaylorSeerConfig(interval=1, order=2), CGTaylorConfig(threshold=0.0)]
-ALWAYS_REUSE = [IntervalCacheConfig(interval=3), FBCacheConfig(threshold=float("inf")),
-                BWCacheConfig(threshold=float("inf"), final_steps_full=1), TaylorSeerConfig(interval=3, order=1),
-                CGTaylorConfig(threshold=float("inf"), order=1)]
-ids = lambda configs: [samplers.method_name(c) for c in configs]  # noqa: E731
 
 
 # ---------------------------------------------------------------- exactness and skipping
@@ -239,10 +151,29 @@ def test_reset_hook_state_makes_a_rerun_identical(config):
 
 
 def test_a_new_input_size_starts_a_fresh_state():
+    """Cached residuals fit one input size: the first forward at a new size (a bottleneck stage, a
+    batch change) computes every block, as the plain model does, instead of adding residuals of
+    another shape; at an unchanged size the cache reuses them (threshold inf), so the equalities
+    are not vacuous."""
     model, _, fwd = build("dit")
+    g = torch.Generator().manual_seed(0)
+    x = {size: torch.randn(2, 3, size, size, generator=g) for size in (8, 4)}
+    nearby = x[8] + 0.01 * torch.randn(2, 3, 8, 8, generator=g)
+    t = torch.tensor(500.0)
+    with torch.no_grad():
+        plain = {size: fwd(model, x[size], t, 0) for size in (8, 4)}
+        plain_nearby = fwd(model, nearby, t, 0)
+    blocks = len(model.transformer_blocks)
     with samplers.accelerated(model, FBCacheConfig(threshold=float("inf"))), torch.no_grad():
-        for size in (8, 4, 8):
-            fwd(model, torch.randn(2, 3, size, size), torch.tensor(500.0), 0)  # would crash on a stale residual
+        samplers.set_num_steps(model, 10)
+        for size in (8, 4, 8):  # every forward at another size than the last: nothing to reuse
+            assert torch.equal(fwd(model, x[size], t, 0), plain[size]), size
+        st = samplers.stats(model)
+        assert (st.computed, st.skipped) == (3 * blocks, 0)
+        reused = fwd(model, nearby, t, 0)  # the same size again: all but the first block reused
+        st = samplers.stats(model)
+        assert (st.computed, st.skipped) == (3 * blocks + 1, blocks - 1)
+    assert not torch.equal(reused, plain_nearby)
 
 
 def test_latte_blocks_are_ordered_as_they_run():
@@ -537,8 +468,6 @@ def test_attach_errors_and_clean_removal():
     assert hooked == []
     with pytest.raises(ValueError, match="bottleneck sampling changes the sampling loop"):
         samplers.apply_acceleration(model, BottleneckConfig())
-
-    from diffusers.hooks import FirstBlockCacheConfig
 
     model.enable_cache(FirstBlockCacheConfig(threshold=0.1))
     with pytest.raises(ValueError, match="disable_cache first"):

@@ -14,14 +14,17 @@ from PIL import Image
 
 import samplers
 from dit import MultiResDiT
-from pipelines.errors import UserError
+from pipelines.core.errors import UserError
 from pipelines.t2i import TextToImagePipeline
-from pipelines.t2i_cli import main as cli_main
+from pipelines.t2i.cli import main as cli_main
 from samplers import BottleneckConfig, BottleneckStage, FBCacheConfig, IntervalCacheConfig
-from samplers.bottleneck import plan_stages, resize, sample_bottleneck, split_steps
+from samplers.bottleneck import plan_stages, sample_bottleneck, split_steps
+from samplers.resize import resize
 
-from .conftest import randomize
-from .test_samplers import ALWAYS_REUSE, NEVER_REUSE, ids, one_thread  # noqa: F401 — one_thread is autouse
+from .sampler_helpers import ALWAYS_REUSE, HALF_SIZE_PLAN, NEVER_REUSE, ids
+from .tiny_models import randomize
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 PROMPT = "a large red circle in the top left"
 
@@ -118,11 +121,6 @@ def test_bad_acceleration_arguments_raise_user_errors(tiny_t2i, acceleration, ma
 
 
 # ---------------------------------------------------------------- bottleneck sampling
-
-# the first default plan (a half-size middle stage): fixed stages for tests of the mechanism
-HALF_SIZE_PLAN = BottleneckConfig(stages=(BottleneckStage(1, 0.2, 1, 0.8), BottleneckStage(0.5, 0.5, 0.85, 0.35),
-                                          BottleneckStage(1, 0.3, 0.7, 0)))
-
 
 def test_bottleneck_runs_high_low_high_and_is_repeatable(tiny_t2i):
     shapes, steps = [], []
@@ -227,13 +225,13 @@ def test_cli_cache_flags_report_and_never_reuse_matches_plain(tiny_t2i_dir, tmp_
 
 @pytest.mark.parametrize("flags,expected", [
     (["--cache", "magic"], "unknown --cache 'magic'; choose one of none, interval, bwcache"),
-    (["--cache", "fbcache", "--cache-threshold", "-1"], "--cache fbcache: threshold must be a number >= 0, got -1.0"),
+    (["--cache", "fbcache", "--cache-threshold", "-1"], "--cache-threshold must be >= 0, got -1"),
     (["--cache", "fbcache", "--cache-threshold", "abc"], "--cache-threshold must be a number, got 'abc'"),
     (["--cache", "interval", "--cache-threshold", "0.1"], "--cache interval takes no --cache-threshold (it takes "
                                                            "--cache-interval)"),
-    (["--cache", "interval", "--cache-interval", "0"], "interval must be an integer >= 1, got 0"),
+    (["--cache", "interval", "--cache-interval", "0"], "--cache-interval must be between 1 and 1000, got 0"),
     (["--cache", "taylorseer", "--cache-order", "1.5"], "--cache-order must be an integer, got '1.5'"),
-    (["--cache", "cg-taylor", "--cache-order", "-1"], "order must be an integer >= 0, got -1"),
+    (["--cache", "cg-taylor", "--cache-order", "-1"], "--cache-order must be between 0 and 8, got -1"),
     (["--cache-threshold", "0.1"], "--cache none takes no --cache-threshold (it takes no knobs)"),
     (["--bottleneck", "--steps", "2"], "bottleneck sampling with 3 stages needs at least 3 steps, got 2"),
 ])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.default_model import SHIPPED_T2I, load_default_t2i
+from pipelines.t2i.default_model import SHIPPED_T2I, load_default_t2i
 from world.oracle import read_image
 from tests.shipped_checks import assert_small_safetensors
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.default_model import SHIPPED_T2V, load_default_t2v
+from pipelines.t2v.default_model import SHIPPED_T2V, load_default_t2v
 from world.video_oracle import read_video, video_prompt_attributes
 from tests.shipped_checks import assert_small_safetensors
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipelines.t2i_cli import main
+from pipelines.t2i.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,13 +97,13 @@ BAD = {
     "prompts file empty": (["--prompts", "{tmp}/empty.txt", "--out-dir", "{tmp}/o"], "has no prompts"),
     "prompts file not utf-8": (["--prompts", "{tmp}/latin1.txt", "--out-dir", "{tmp}/o"], "not UTF-8"),
     "jsonl line not json": (["--prompts", "{tmp}/bad.jsonl", "--out-dir", "{tmp}/o"], "bad.jsonl:2: not valid JSON"),
-    "steps zero": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--steps", "0"], "--steps must be a positive"),
-    "steps negative": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--steps", "-3"], "--steps must be a positive"),
+    "steps zero": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--steps", "0"], "--steps must be between 1 and 1000, got 0"),
+    "steps negative": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--steps", "-3"], "--steps must be between 1 and 1000, got -3"),
     "height not on patch grid": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--height", "9"],
                                  "height 9 must be a positive multiple of 2"),
     "width beyond limit": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--width", "4096"],
                            "width 4096 is beyond"),
-    "negative guidance": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--guidance", "-1"], "--guidance must be >= 0"),
+    "negative guidance": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--guidance", "-1"], "--guidance must be between 0 and 30, got -1"),
     "unknown scheduler": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--scheduler", "magic"],
                           "unknown scheduler 'magic'"),
     "unknown dtype": (["--prompt", "a red circle", "--out", "{tmp}/x.png", "--dtype", "int3"], "unknown dtype 'int3'"),
@@ -147,7 +147,7 @@ def test_real_subprocess_exit_code_and_no_traceback(tmp_path):
 
 
 def test_sample_grid_tiles_every_prompt(tiny_t2i_dir, tmp_path, capsys):
-    from pipelines.sample_grid import main as grid_main
+    from pipelines.t2i.sample_grid import main as grid_main
 
     prompts = tmp_path / "p.txt"
     prompts.write_text("a red circle\na blue square\na green cross\n", encoding="utf-8")
@@ -166,9 +166,9 @@ def test_fresh_process_loads_a_saved_multires_pipeline(tmp_path, minilm):
 
     from dit import MultiResDiT
     from pipelines.t2i import TextToImagePipeline
-    from pipelines.text_encoder import MINILM_PACKAGE
+    from pipelines.core.text_encoder import MINILM_PACKAGE
 
-    from .conftest import randomize
+    from .tiny_models import randomize
 
     transformer = randomize(MultiResDiT(sample_size=16, patch_size=4, hidden_size=32, depth=1, num_heads=2,
                                        branch_channels=(16, 8), branch_depths=(1, 1)), std=0.1)

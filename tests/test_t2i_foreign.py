@@ -13,10 +13,10 @@ from diffusers import (AutoencoderKL, DDIMScheduler, DiTPipeline, DiTTransformer
                        PixArtTransformer2DModel)
 from PIL import Image
 
-from pipelines.loading import load_t2i_pipeline
-from pipelines.t2i_cli import main
+from pipelines.t2i import load_t2i_pipeline
+from pipelines.t2i.cli import main
 
-from .conftest import randomize
+from .tiny_models import randomize
 
 
 def tiny_vae():

@@ -8,11 +8,11 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler
 
 from dit import build_dit
-from pipelines.errors import UserError
-from pipelines.schedulers import make_scheduler
+from pipelines.core.errors import UserError
+from pipelines.core.schedulers import make_scheduler
 from pipelines.t2i import TextToImagePipeline
 
-from .conftest import randomize
+from .tiny_models import randomize
 
 
 def run(pipe, seed=0, **kw):
@@ -67,7 +67,7 @@ def test_switching_flow_schedulers_keeps_the_shift_under_each_ones_name(first, t
     diffusers warn on every --scheduler run."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
-    from pipelines.schedulers import scheduler_config
+    from pipelines.core.schedulers import scheduler_config
 
     one = make_scheduler(first, FlowMatchEulerDiscreteScheduler(shift=8.0))
     cls, config = scheduler_config(then, one)

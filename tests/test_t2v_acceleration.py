@@ -9,14 +9,15 @@ import torch
 from diffusers import DDIMScheduler
 
 import samplers
-from pipelines.errors import UserError
-from pipelines.t2v_cli import main as cli_main
+from pipelines.core.errors import UserError
+from pipelines.t2v.cli import main as cli_main
 from samplers import BottleneckConfig, FBCacheConfig
-from samplers.bottleneck import resize
+from samplers.resize import resize
 
-from .test_samplers import ALWAYS_REUSE, NEVER_REUSE, ids, one_thread  # noqa: F401 — one_thread is autouse
-from .test_samplers_pipeline import HALF_SIZE_PLAN
-from .test_t2v_pipeline import FRAMES, SIZE, clip_uint8, tiny_t2v  # noqa: F401 — tiny_t2v is a fixture
+from .sampler_helpers import ALWAYS_REUSE, HALF_SIZE_PLAN, NEVER_REUSE, ids
+from .tiny_models import TINY_T2V_FRAMES as FRAMES, TINY_T2V_SIZE as SIZE, clip_uint8
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py; tiny_t2v is a fixture there too
 
 PROMPT = "a red square moving left"
 
@@ -155,11 +156,11 @@ def test_cli_cache_flags_report_and_never_reuse_matches_plain(tiny_t2v_dir, tmp_
 
 @pytest.mark.parametrize("flags,expected", [
     (["--cache", "magic"], "unknown --cache 'magic'; choose one of none, interval, bwcache"),
-    (["--cache", "fbcache", "--cache-threshold", "-1"], "--cache fbcache: threshold must be a number >= 0, got -1.0"),
+    (["--cache", "fbcache", "--cache-threshold", "-1"], "--cache-threshold must be >= 0, got -1"),
     (["--cache", "bwcache", "--cache-threshold", "abc"], "--cache-threshold must be a number, got 'abc'"),
     (["--cache", "interval", "--cache-threshold", "0.1"], "--cache interval takes no --cache-threshold (it takes "
                                                            "--cache-interval)"),
-    (["--cache", "taylorseer", "--cache-interval", "0"], "interval must be an integer >= 1, got 0"),
+    (["--cache", "taylorseer", "--cache-interval", "0"], "--cache-interval must be between 1 and 1000, got 0"),
     (["--cache", "taylorseer", "--cache-order", "x"], "--cache-order must be an integer, got 'x'"),
     (["--cache-interval", "2"], "--cache none takes no --cache-interval (it takes no knobs)"),
     (["--bottleneck", "--steps", "2"], "bottleneck sampling with 3 stages needs at least 3 steps, got 2"),

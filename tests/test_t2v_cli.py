@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.batch import Job, atomic_write, atomic_write_dir, process_rank, remove_partial_writes, shard
-from pipelines.errors import UserError
-from pipelines.t2v_cli import main
-from pipelines.video_io import read_clip, read_keyframes, write_clip
+from pipelines.core.atomic import atomic_write, atomic_write_dir, remove_partial_writes
+from pipelines.core.batch import Job, process_rank, shard
+from pipelines.core.errors import UserError
+from pipelines.t2v.cli import main
+from pipelines.core.video_io import read_clip, read_keyframes, write_clip
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE, FRAMES = 8, 4  # the tiny model's native clip (tests/conftest.py: tiny_t2v_dir), at most 6 frames
@@ -78,7 +79,7 @@ def test_partial_writes_of_a_killed_run_are_removed(tmp_path):
     assert len(temps) == 2
     (tmp_path / temps[0]).write_bytes(b"half a clip")
     (tmp_path / temps[1]).mkdir()
-    (tmp_path / ".c.ef56gh78.old").mkdir()  # a frames folder swapped aside
+    (tmp_path / ".c.old").mkdir()  # a frames folder swapped aside
     keep = [".other.mp4.x1y2z3_q.tmp.mp4", ".c.mp4.notes"]  # another job's write; a user's file
     for name in keep:
         (tmp_path / name).write_bytes(b"keep")
@@ -274,11 +275,11 @@ BAD = {
                            "cannot write to output folder"),
     "unwritable --out folder": (["--prompt", "a red circle", "--out", "{tmp}/afile.txt/x.mp4"],
                                 "cannot write to output folder"),
-    "steps zero": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--steps", "0"], "--steps must be a positive"),
+    "steps zero": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--steps", "0"], "--steps must be between 1 and 1000, got 0"),
     "negative guidance": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--guidance", "-1"],
-                          "--guidance must be >= 0"),
-    "negative seed": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--seed", "-1"], "--seed must be >= 0"),
-    "fps zero": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--fps", "0"], "--fps must be in (0, 1000]"),
+                          "--guidance must be between 0 and 30, got -1"),
+    "negative seed": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--seed", "-1"], "--seed must be between 0 and 4294967295, got -1"),
+    "fps zero": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--fps", "0"], "--fps must be above 0, got 0"),
     "height off the grid": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--height", "9"],
                             "height 9 must be a positive multiple of 2"),
     "unknown scheduler": (["--prompt", "a red circle", "--out", "{tmp}/x.mp4", "--scheduler", "magic"],
@@ -366,9 +367,9 @@ def test_first_frame_model_from_a_folder_starts_each_clip(tiny_t2v_dir, tiny_t2i
     `none` (and the default, for a folder that is not the shipped model) leave the video model alone."""
     import torch
 
-    from pipelines.first_frame import FirstFrameModel
-    from pipelines.loading import load_t2i_pipeline
-    from pipelines.loading_video import load_t2v_pipeline
+    from pipelines.t2v.first_frame import FirstFrameModel
+    from pipelines.t2i import load_t2i_pipeline
+    from pipelines.t2v.loading import load_t2v_pipeline
 
     common = ["--model", tiny_t2v_dir, "--prompt", "a red circle moving left", "--format", "frames", "--steps", 2,
               "--seed", 4, "--num-frames", 3]

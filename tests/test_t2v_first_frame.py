@@ -10,10 +10,8 @@ import torch
 import torch.nn.functional as F
 
 import world
-from pipelines.errors import UserError
-from pipelines.first_frame import FirstFrameModel
-
-from .test_t2v_pipeline import tiny_t2v  # noqa: F401 — the fixture
+from pipelines.core.errors import UserError
+from pipelines.t2v.first_frame import FirstFrameModel
 
 
 class Recording(FirstFrameModel):

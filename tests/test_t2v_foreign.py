@@ -14,12 +14,12 @@ import torch
 from diffusers import (AutoencoderKL, AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline,
                        CogVideoXTransformer3DModel, DDIMScheduler, LattePipeline, LatteTransformer3DModel)
 
-from pipelines.errors import UserError
-from pipelines.loading_video import load_t2v_pipeline
-from pipelines.t2v_cli import main
-from pipelines.video_io import read_clip
+from pipelines.core.errors import UserError
+from pipelines.t2v.loading import load_t2v_pipeline
+from pipelines.t2v.cli import main
+from pipelines.core.video_io import read_clip
 
-from .conftest import randomize
+from .tiny_models import randomize
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def t5():
     """A tiny random T5 encoder and a saved tokenizer (MiniLM's: any tokenizer on disk will do)."""
     from transformers import AutoTokenizer, T5Config, T5EncoderModel
 
-    from pipelines.text_encoder import minilm_path
+    from pipelines.core.text_encoder import minilm_path
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
     encoder = T5EncoderModel(T5Config(vocab_size=tokenizer.vocab_size, d_model=32, num_layers=1, num_heads=2,

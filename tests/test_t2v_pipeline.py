@@ -11,40 +11,20 @@ import numpy as np
 import PIL.Image
 import pytest
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler
 
-from dit import VideoDiT
-from pipelines.errors import UserError
+from pipelines.core.errors import UserError
 from pipelines.t2v import TextToVideoPipeline, VideoPipelineOutput
-from pipelines.text_encoder import MINILM_PACKAGE
+from pipelines.core.text_encoder import MINILM_PACKAGE
 
-from .conftest import randomize
+from .tiny_models import TINY_T2V_FRAMES as FRAMES, TINY_T2V_SIZE as SIZE, clip_uint8, tiny_video_dit
 
 REPO = Path(__file__).resolve().parents[1]
-FRAMES, SIZE = 6, 8
-
-
-def tiny_video_dit() -> VideoDiT:
-    return randomize(VideoDiT(sample_size=SIZE, num_frames=FRAMES, patch_size=2, hidden_size=32, depth=2, num_heads=2,
-                              text_dim=384, pooled_dim=384, branch_channels=(8,), branch_depths=(1,)), std=0.1)
-
-
-@pytest.fixture
-def tiny_t2v(minilm):
-    """A pixel-space, flow-matching text-to-video pipeline with random weights (6 frames of 8×8)."""
-    text_encoder, tokenizer = minilm
-    return TextToVideoPipeline(transformer=tiny_video_dit(), scheduler=FlowMatchEulerDiscreteScheduler(),
-                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=16,
-                               text_encoder_package=MINILM_PACKAGE, fps=12)
+# tiny_t2v (tests/conftest.py): a random pipeline of FRAMES frames of SIZE×SIZE
 
 
 def run(pipe, seed=0, **kw):
     kw.setdefault("num_inference_steps", 3)
     return pipe("a red square moving left", generator=torch.Generator().manual_seed(seed), **kw).frames
-
-
-def clip_uint8(n=FRAMES, size=SIZE, seed=0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
 def test_output_types_and_shapes(tiny_t2v):
@@ -146,8 +126,8 @@ BAD_CALLS = [
     (dict(num_frames=FRAMES + 1), f"num_frames {FRAMES + 1} is beyond this model's limit of {FRAMES}"),
     (dict(height=7), "height 7 must be a positive multiple of 2"),
     (dict(width=10 ** 4), "width 10000 is beyond"),
-    (dict(num_inference_steps=0), "num_inference_steps must be a positive integer, got 0"),
-    (dict(guidance_scale=-1.0), "guidance_scale must be >= 0, got -1.0"),
+    (dict(num_inference_steps=0), "num_inference_steps must be between 1 and 1000, got 0"),
+    (dict(guidance_scale=-1.0), "guidance_scale must be between 0 and 30, got -1"),
     (dict(output_type="gif"), "output_type must be .*got 'gif'"),
     (dict(num_videos_per_prompt=0), "num_videos_per_prompt must be a positive integer, got 0"),
     (dict(init_frames=clip_uint8(2, size=4)), "init_frames: size 4x4, expected 8x8"),
@@ -213,7 +193,7 @@ def test_loads_in_a_fresh_process(tiny_t2v, tmp_path):
 
 
 def test_default_model_stand_in(monkeypatch, tmp_path, caplog):
-    from pipelines import default_model
+    from pipelines.t2v import default_model
 
     monkeypatch.setattr(default_model, "SHIPPED_T2V", tmp_path / "absent")
     monkeypatch.setattr(default_model, "untrained_t2v", lambda: "stand-in")

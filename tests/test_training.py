@@ -23,8 +23,8 @@ from diffusers.utils import BaseOutput
 from safetensors.torch import load_file
 
 import dit
-from tests.conftest import randomize as conftest_randomize
-from training.atomic_dir import swap_in, temp_dir_for
+from tests.tiny_models import randomize
+from pipelines.core.atomic import swap_in, temp_dir_for
 from training.checkpoint import find_checkpoint
 from training.config import ConfigError, TrainConfig, load_config
 from training.data import batch_for_step
@@ -552,7 +552,7 @@ def test_bf16_autocasts_matmuls_on_cpu_and_keeps_branch_outputs(fresh_accelerate
 
 def test_exported_pipeline_loads_and_generates(trained_run, tmp_path):
     from pipelines.t2i import TextToImagePipeline
-    from pipelines.text_encoder import MINILM_PACKAGE
+    from pipelines.core.text_encoder import MINILM_PACKAGE
     from training.export import main as export_main
 
     cfg, out, _ = trained_run
@@ -618,7 +618,7 @@ def test_video_loss_covers_only_generated_frames(text_cache):
     cfg = load_config(TINY_T2V)
     batch = batch_for_step(cfg, 1)
     cond = text_cache.lookup(batch.captions)
-    model = conftest_randomize(cfg.build_model().eval())
+    model = randomize(cfg.build_model().eval())
     given = torch.zeros_like(batch.given_mask)
     given[:, : cfg.num_frames // 2] = True
     seen = {}
@@ -677,7 +677,7 @@ def test_a_video_run_can_start_from_an_image_model(tmp_path, text_cache):
     video_kwargs = load_config(TINY_T2V).model_kwargs
     image = MultiResDiT(sample_size=32, patch_size=8, hidden_size=32, depth=2, num_heads=2, text_dim=384,
                         pooled_dim=384, text_standardization=True, branch_channels=(16, 8, 8), branch_depths=(1, 1, 1))
-    conftest_randomize(image, seed=3, std=0.05)
+    randomize(image, seed=3, std=0.05)
     image.text_standardizer.fit(torch.randn(50, 384) + 2)
     image.save_pretrained(tmp_path / "image" / "transformer")
     cfg = dataclasses.replace(load_config(TINY_T2V), init_from=str(tmp_path / "image"))
@@ -700,7 +700,7 @@ def test_a_video_run_can_continue_a_trained_video_model(tmp_path, text_cache):
 
     cfg = load_config(TINY_T2V)
     first = cfg.build_model()
-    conftest_randomize(first, seed=5, std=0.05)
+    randomize(first, seed=5, std=0.05)
     first.save_pretrained(tmp_path / "phase1" / "pipeline" / "transformer")
     said = []
     train(dataclasses.replace(cfg, init_from=str(tmp_path / "phase1" / "pipeline")), tmp_path / "run", max_steps=0,
@@ -737,7 +737,7 @@ def test_an_image_run_can_continue_a_trained_image_model_only(tmp_path, text_cac
     import dit
 
     cfg = load_config(TINY)
-    first = conftest_randomize(cfg.build_model(), seed=6, std=0.05)
+    first = randomize(cfg.build_model(), seed=6, std=0.05)
     first.save_pretrained(tmp_path / "phase1" / "transformer")
     said = []
     train(dataclasses.replace(cfg, init_from=str(tmp_path / "phase1")), tmp_path / "run", max_steps=0,
@@ -762,10 +762,10 @@ def test_transplant_takes_every_module_that_fits_from_a_finer_video_model(tmp_pa
     cfg = load_config(TINY_T2V)  # patch 4, branches (16, 8)
     image = MultiResDiT(sample_size=32, patch_size=4, hidden_size=32, depth=2, num_heads=2, text_dim=384,
                         pooled_dim=384, text_standardization=True, branch_channels=(16, 8), branch_depths=(1, 1))
-    conftest_randomize(image, seed=3, std=0.05)
+    randomize(image, seed=3, std=0.05)
     image.save_pretrained(tmp_path / "image")
     finer = dit.VideoDiT(**{**cfg.model_kwargs, "patch_size": 2, "branch_channels": [16], "branch_depths": [1]})
-    conftest_randomize(finer, seed=4, std=0.05)
+    randomize(finer, seed=4, std=0.05)
     finer.save_pretrained(tmp_path / "finer")
     said = []
     train(dataclasses.replace(cfg, init_from=str(tmp_path / "image"), transplant_from=[str(tmp_path / "finer")]),

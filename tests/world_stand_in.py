@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from PIL import Image
 
 import world
-from pipelines.errors import UserError
+from pipelines.core.errors import UserError
 
 UNSTATED = {"size": "large", "position": "center", "background": "black"}  # what a prompt may leave out
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .atomic_dir import recover, swap_in, temp_dir_for
+from pipelines.core.atomic import recover, swap_in, temp_dir_for
 
 CHECKPOINT = "checkpoint"
 

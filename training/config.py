@@ -12,6 +12,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from diffusers.models.modeling_utils import ModelMixin
+
+import dit
+from dit.video_masks import MASK_MODES
+from world.vocab import CLIP_ATTRIBUTES, IMAGE_ATTRIBUTES
+
 
 class ConfigError(ValueError):
     """A training config that cannot be used: the message names the file and the bad keys/values."""
@@ -128,8 +135,6 @@ class TrainConfig:
 
         need(self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}")
         if self.mask_mode_weights is not None:
-            from dit.video_masks import MASK_MODES
-
             need(isinstance(self.mask_mode_weights, dict) and set(self.mask_mode_weights) <= set(MASK_MODES)
                  and all(isinstance(w, (int, float)) and w >= 0 for w in self.mask_mode_weights.values())
                  and sum(self.mask_mode_weights.values()) > 0,
@@ -175,8 +180,6 @@ class TrainConfig:
                  and all(isinstance(w, (int, float)) and w >= 0 for w in self.branch_loss_weights)),
              f"branch_loss_weights must be null or a list of non-negative numbers, got {self.branch_loss_weights!r}")
         if self.contrast_attribute is not None:
-            from world.vocab import CLIP_ATTRIBUTES, IMAGE_ATTRIBUTES
-
             allowed = sorted(CLIP_ATTRIBUTES if self.task == "t2v" else IMAGE_ATTRIBUTES)
             need(self.contrast_attribute in allowed,
                  f"contrast_attribute must be null or, for task {self.task!r}, one of {allowed}; "
@@ -249,9 +252,6 @@ class TrainConfig:
 
     def model_class(self) -> type:
         """The backbone class `dit.<model>` (a diffusers ModelMixin)."""
-        import dit
-        from diffusers.models.modeling_utils import ModelMixin
-
         cls = getattr(dit, str(self.model), None)
         if not (isinstance(cls, type) and issubclass(cls, ModelMixin)):
             known = sorted(n for n in dir(dit) if isinstance(getattr(dit, n), type)
@@ -261,8 +261,6 @@ class TrainConfig:
 
     def build_model(self):
         """A freshly initialised backbone (seeded by `seed`, so every process starts identical)."""
-        import torch
-
         torch.manual_seed(self.seed)
         try:
             return self.model_class()(**self.model_kwargs)

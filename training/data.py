@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 import world
-from samplers.bottleneck import resize
+from dit.video_masks import sample_frame_masks
+from samplers.resize import resize
 
 from .config import TrainConfig
 from .flow_matching import sample_sigmas, shift_sigmas
@@ -78,8 +79,6 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
         sigma = torch.where(torch.rand(draws, generator=gen) < cfg.sigma_uniform_frac, uniform, sigma)
     sigma = sigma.repeat_interleave(group)
     if cfg.task == "t2v":
-        from dit.video_masks import sample_frame_masks
-
         given_mask = sample_frame_masks(draws, cfg.num_frames, gen, weights=cfg.mask_mode_weights)
         given_mask = given_mask.repeat_interleave(group, dim=0)  # twins share their task too
     return StepBatch(x0=x0, captions=captions, noise=noise, sigma=sigma, given_mask=given_mask, twins=contrast)

@@ -17,13 +17,18 @@ from pathlib import Path
 
 import torch
 
+from dit import VideoDiT
+from pipelines.core.atomic import recover, swap_in, temp_dir_for
+from pipelines.t2i.default_model import shapes_pipeline
+from pipelines.t2v.default_model import shapes_t2v_pipeline
+
+from .checkpoint import find_checkpoint, load_weights, read_state
+from .config import ConfigError, TrainConfig
+
 
 def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None, shift: float = 1.0):
     """The flow-matching pipeline inference will use around `transformer` (image or video);
     `shift` is the training config's `sampling_shift`."""
-    from dit import VideoDiT
-    from pipelines.default_model import shapes_pipeline, shapes_t2v_pipeline
-
     build = shapes_t2v_pipeline if isinstance(transformer, VideoDiT) else shapes_pipeline
     return build(transformer, text_max_length, text_encoder, tokenizer, shift=shift)
 
@@ -31,8 +36,6 @@ def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenize
 def export_pipeline(transformer: torch.nn.Module, out_dir: str | Path, text_max_length: int,
                     shift: float = 1.0) -> Path:
     """Write the pipeline folder atomically (a reader never sees a half-written one); returns it."""
-    from .atomic_dir import recover, swap_in, temp_dir_for
-
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover(out_dir, complete_marker="model_index.json")
@@ -55,9 +58,6 @@ def _readable_by_all(folder: Path) -> None:
 def export_run(run_dir: str | Path, out_dir: str | Path, weights: str = "ema", shift: float | None = None) -> Path:
     """Export the latest checkpoint of a training run (`ema` or raw `model` weights); `shift`
     overrides the recipe's sampler shift (`sampling_shift`)."""
-    from .checkpoint import find_checkpoint, load_weights, read_state
-    from .config import ConfigError, TrainConfig
-
     checkpoint = find_checkpoint(run_dir)
     if checkpoint is None:
         raise ConfigError(f"no checkpoint in {str(run_dir)!r} (expected {run_dir}/checkpoint/state.json)")
@@ -77,7 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-shift", type=float, default=None, metavar="S",
                         help="the exported scheduler's shift (default: the recipe's sample_shift, else sigma_shift)")
     args = parser.parse_args(argv)
-    from .config import ConfigError
 
     try:
         path = export_run(args.run, args.out, args.weights, args.sample_shift)

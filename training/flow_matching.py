@@ -19,6 +19,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from dit.video_masks import expand_mask, masked_loss
+
 NUM_TRAIN_TIMESTEPS = 1000  # FlowMatchEulerDiscreteScheduler's default: t = sigma · 1000
 
 
@@ -81,8 +83,6 @@ def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torc
     x_t = noisy_input(x0, noise, sigma)
     extra = {}
     if given_mask is not None:
-        from dit.video_masks import expand_mask
-
         f, h, w = x0.shape[-3:]
         keep_clean = expand_mask(given_mask, f, h, w)[:, None].to(x0.dtype)  # (B, 1, F, H, W)
         x_t = keep_clean * x0 + (1 - keep_clean) * x_t
@@ -93,8 +93,6 @@ def flow_matching_loss(model, x0: torch.Tensor, noise: torch.Tensor, sigma: torc
     def mse_of(pred: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
         if given_mask is None:
             return F.mse_loss(pred.float(), tgt)
-        from dit.video_masks import masked_loss
-
         return masked_loss(pred, tgt, given_mask)
 
     mse = mse_of(out.sample, target)

@@ -5,7 +5,7 @@ on CPU — but Shapes World has a finite caption set (~6k canonical strings plus
 after the first few hundred steps every lookup is a hit. At 32 tokens × 384 in bf16 a caption
 costs 24 KiB: the whole set fits in a few hundred MiB.
 
-Embeddings come from `pipelines.text_encoder.encode_text`, the function the pipeline uses too; tokens are stored in bf16 (the rounding is far below
+Embeddings come from `pipelines.core.text_encoder.encode_text`, the function the pipeline uses too; tokens are stored in bf16 (the rounding is far below
 what the DiT resolves), the pooled vector in float32.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from pipelines.text_encoder import encode_text
+from pipelines.core.text_encoder import encode_text, load_minilm
 
 
 class TextEmbeddingCache:
@@ -34,8 +34,6 @@ class TextEmbeddingCache:
     @classmethod
     def from_minilm(cls, max_length: int = 32, **kwargs) -> "TextEmbeddingCache":
         """A cache over the shipped MiniLM (loaded from its package, offline)."""
-        from pipelines.text_encoder import load_minilm
-
         text_encoder, tokenizer = load_minilm()
         return cls(text_encoder, tokenizer, max_length, **kwargs)
 

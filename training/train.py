@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 
-from pipelines.allocator import keep_freed_memory
+from pipelines.core.allocator import keep_freed_memory
 
 from .checkpoint import find_checkpoint, load_checkpoint, read_state, save_checkpoint
 from .config import ConfigError, TrainConfig, load_config
@@ -72,8 +73,6 @@ def check_resumable(saved: dict, cfg: TrainConfig, out_dir: Path) -> None:
 
 def make_accelerator(cfg: TrainConfig):
     """An Accelerator with the config's mixed precision (bf16 autocasts on CPU as well)."""
-    from accelerate import Accelerator
-
     return Accelerator(mixed_precision=cfg.mixed_precision)
 
 

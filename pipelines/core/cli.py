@@ -1,4 +1,9 @@
-"""What every ditkit CLI shares: model/sampling arguments, device and dtype parsing, error exit."""
+"""What every ditkit CLI shares: the argument parser, model/sampling/acceleration arguments,
+device and dtype parsing, output-path checks, and the one-line error exit.
+
+Every bad argument ends the same way: one `error: …` line on stderr and exit code 2, before any
+model is loaded (argparse's own type errors included: no usage block).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,28 @@ import argparse
 import logging
 import os
 import sys
-from typing import Callable
+from pathlib import Path
+from typing import Callable, NoReturn
 
+import diffusers
 import torch
+import transformers
 
+import samplers
+from samplers import method_knobs, method_name
+from samplers.calibrate import calibrate
+
+from . import inputs
+from .batch import ensure_writable_dir
 from .errors import UserError
+from .schedulers import SCHEDULERS
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with README's promise kept: a bad argument is one `error:` line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
@@ -45,16 +67,17 @@ def parse_dtype(name: str) -> torch.dtype:
 
 
 def check_sampling_args(args) -> None:
-    """Cheap checks before any model is loaded, so bad input fails in milliseconds."""
-    if args.steps <= 0:
-        raise UserError(f"--steps must be a positive integer, got {args.steps}")
-    if args.guidance < 0:
-        raise UserError(f"--guidance must be >= 0, got {args.guidance}")
-    if args.seed < 0:
-        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    """Cheap checks before any model is loaded, so bad input fails in milliseconds; the limits are
+    the app's (`pipelines.core.inputs`)."""
+    inputs.steps(args.steps, "--steps")
+    inputs.guidance(args.guidance, "--guidance")
+    inputs.seed(args.seed, "--seed")
+    for name in ("height", "width"):
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            raise UserError(f"--{name} must be positive, got {value}")
+        inputs.side(f"--{name}", value)
     if args.scheduler is not None:
-        from .schedulers import SCHEDULERS
-
         if args.scheduler not in SCHEDULERS:
             raise UserError(f"unknown scheduler {args.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
 
@@ -65,11 +88,9 @@ KNOB_FLAGS = {"threshold": ("--cache-threshold", float), "interval": ("--cache-i
 
 def add_acceleration_args(parser: argparse.ArgumentParser) -> None:
     """--cache METHOD with its knobs, and --bottleneck (see `samplers`); read with acceleration_from_args."""
-    from samplers import METHODS
-
     group = parser.add_argument_group("acceleration (training-free; see samplers)")
     group.add_argument("--cache", default="none", metavar="METHOD",
-                       help=f"block caching: {' | '.join(METHODS)} (default: none)")
+                       help=f"block caching: {' | '.join(samplers.METHODS)} (default: none)")
     group.add_argument("--cache-threshold", default=None, metavar="X",
                        help="bwcache/fbcache: reuse while the relative L1 change stays below X; cg-taylor: the "
                             "gate on the first block's forecast error (0 never reuses)")
@@ -90,27 +111,20 @@ def add_acceleration_args(parser: argparse.ArgumentParser) -> None:
 def acceleration_from_args(args) -> list | None:
     """--cache*/--bottleneck → a pipeline's `acceleration` argument (None when off); UserError on bad values.
     Cheap: call it before loading the model."""
-    from samplers import METHODS, BottleneckConfig, make_config, method_knobs
-
-    if args.cache not in METHODS:
-        raise UserError(f"unknown --cache {args.cache!r}; choose one of {', '.join(METHODS)}")
     knobs = {}
     for knob, (flag, kind) in KNOB_FLAGS.items():
         raw = getattr(args, f"cache_{knob}")
         if raw is None:
             continue
-        if knob not in method_knobs(args.cache):
-            takes = " ".join(KNOB_FLAGS[k][0] for k in method_knobs(args.cache)) or "no knobs"
-            raise UserError(f"--cache {args.cache} takes no {flag} (it takes {takes})")
         try:
             knobs[knob] = kind(raw)
         except ValueError:
             raise UserError(f"{flag} must be {'a number' if kind is float else 'an integer'}, got {raw!r}") from None
-    try:
-        cache = make_config(args.cache, **knobs)
-    except ValueError as err:
-        raise UserError(f"--cache {args.cache}: {err}") from None
-    chosen = [c for c in (cache, BottleneckConfig() if args.bottleneck else None) if c is not None]
+    names = {knob: flag for knob, (flag, _) in KNOB_FLAGS.items()}
+    if args.cache not in samplers.METHODS:
+        raise UserError(f"unknown --cache {args.cache!r}; choose one of {', '.join(samplers.METHODS)}")
+    chosen = inputs.acceleration(args.cache, knobs, args.bottleneck, names, label="--cache")
+    cache = next((c for c in chosen or [] if not isinstance(c, samplers.BottleneckConfig)), None)
     target = getattr(args, "quality_target", None)
     if target is not None:
         try:
@@ -121,7 +135,7 @@ def acceleration_from_args(args) -> list | None:
             raise UserError(f"--quality-target must be > 0 dB, got {args.quality_target:g}")
         if cache is not None:
             raise UserError("--quality-target picks the cache itself; drop --cache")
-    return chosen or None
+    return chosen
 
 
 def acceleration_for_target(pipe, draw: Callable, target_psnr: float, acceleration: list | None) -> list | None:
@@ -130,9 +144,6 @@ def acceleration_for_target(pipe, draw: Callable, target_psnr: float, accelerati
     draw(acceleration) → the calibration sample (N, …) in [0, 1]: the first prompt and its seed,
     with the run's other settings. Says on stderr what was picked and why.
     """
-    from samplers import method_knobs, method_name
-    from samplers.calibrate import calibrate
-
     base = list(acceleration or [])
     choice, trials = calibrate(lambda config: draw([c for c in (config, *base) if c is not None] or None),
                                pipe.transformer, target_psnr)
@@ -150,8 +161,6 @@ def acceleration_for_target(pipe, draw: Callable, target_psnr: float, accelerati
 
 def report_acceleration(pipe) -> None:
     """One line on what the cache skipped, so a user sees the speed-up they asked for."""
-    import samplers
-
     transformer = getattr(pipe, "transformer", None)
     st = samplers.stats(transformer) if transformer is not None else None
     if st is not None and st.total:
@@ -165,9 +174,6 @@ def quiet_libraries() -> None:
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     logging.getLogger("diffusers").setLevel(logging.ERROR)
     logging.getLogger("transformers").setLevel(logging.ERROR)
-    import diffusers
-    import transformers
-
     transformers.utils.logging.disable_progress_bar()
     diffusers.utils.logging.disable_progress_bar()  # "Loading pipeline components"; step bars stay
 
@@ -182,3 +188,20 @@ def run_cli(body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished outputs are kept and a re-run resumes", file=sys.stderr)
         return 130
+
+
+def check_new_output(path: str | Path, overwrite: bool, kind: str = "file") -> Path:
+    """A single output's path, checked before anything is generated: its folder is writable, and
+    nothing is there unless `overwrite` — and even then only the same kind of thing (a file for a
+    file, a folder for a folder), so no user file or folder is ever replaced by surprise."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        is_dir = path.is_dir()
+        if kind == "file" and is_dir:
+            raise UserError(f"--out {path} is an existing folder; give a file name")
+        if kind == "folder" and not is_dir:
+            raise UserError(f"--out {path} is an existing file; frames are written into a new folder")
+        if not overwrite:
+            raise UserError(f"--out {path} already exists; pass --overwrite to replace it")
+    ensure_writable_dir(path.resolve().parent)
+    return path

@@ -4,8 +4,8 @@ Its call reads as the algorithm: encode prompt → prepare latents (and the give
 → denoise with classifier-free guidance, putting the given frames back clean before every model
 call and after every step (VDT's mask modelling) → decode → output dataclass. Each transformer
 call runs in a `cond`/`uncond` cache context so diffusers' cache hooks work; `acceleration=`
-takes ditkit's caches and bottleneck sampling (`pipelines.acceleration`). The CLI lives in
-`pipelines.t2v_cli` and runs as `python -m pipelines.t2v`.
+takes ditkit's caches and bottleneck sampling (`pipelines.core.acceleration`; the loop itself is
+`pipelines.core.denoise`). The CLI lives in `pipelines.t2v.cli` and runs as `python -m pipelines.t2v`.
 """
 
 from __future__ import annotations
@@ -21,16 +21,15 @@ from diffusers.utils import BaseOutput
 
 import dit  # noqa: F401 — diffusers builds only components whose module is already imported
 from dit.video_masks import given_frames_mask
-from samplers import set_num_steps
 
-from .acceleration import AccelerationMixin, keeper
-from .call_inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
-from .errors import UserError
-from .guidance import guided_prediction, initial_latents
+from ..core.acceleration import AccelerationMixin, keeper
+from ..core.errors import UserError
+from ..core.guidance import guided_prediction, initial_latents
+from ..core.hooks_state import reset_hook_state
+from ..core.inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
+from ..core.pixels import from_unit_range, to_unit_range
+from ..core.text_encoder import encode_text, restore_text_encoder
 from .given_frames import given_frames
-from .hooks_state import reset_hook_state
-from .schedulers import scale_model_input, step_kwargs
-from .text_encoder import encode_text, restore_text_encoder
 
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 
@@ -117,7 +116,10 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
     def check_inputs(self, prompt, num_frames=None, height=None, width=None, num_inference_steps=25,
                      guidance_scale=4.0, init_frames=None, keyframes=None, negative_prompt=None,
                      output_type="np", acceleration=None, image_first=None):
-        """Raises UserError naming the first bad value; None sizes mean the model's native ones."""
+        """Raises UserError naming the first bad value; None sizes mean the model's native ones.
+
+        Returns what the checks built, so a call does not build it twice: the given frames
+        (pixels, mask) or None, and the acceleration as (cache config, bottleneck config)."""
         prompts, negatives = prompt_lists(prompt, negative_prompt)
         check_prompts(prompts, negatives)
         check_steps_and_guidance(num_inference_steps, guidance_scale)
@@ -137,7 +139,7 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
                             "(set one with set_first_frame_model)")
         if image_first and given is not None:
             raise UserError("image_first=True draws the first frame, but init_frames/keyframes were given too")
-        self.check_acceleration(acceleration, num_inference_steps)
+        return given, self.check_acceleration(acceleration, num_inference_steps)
 
     def wants_first_frame(self, image_first, given) -> bool:
         """Image-first for this call: asked for, or (None) whenever a model is set and no frames are given."""
@@ -198,9 +200,9 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
         model is set and no frames are given, False never. The clip's noise is drawn first, so a
         seed gives the same noise either way.
         """
-        self.check_inputs(prompt, num_frames, height, width, num_inference_steps, guidance_scale, init_frames,
-                          keyframes, negative_prompt, output_type, image_first=image_first)
-        cache_config, bottleneck = self.check_acceleration(acceleration, num_inference_steps)
+        given, (cache_config, bottleneck) = self.check_inputs(
+            prompt, num_frames, height, width, num_inference_steps, guidance_scale, init_frames, keyframes,
+            negative_prompt, output_type, acceleration, image_first)
         if not isinstance(num_videos_per_prompt, int) or num_videos_per_prompt <= 0:
             raise UserError(f"num_videos_per_prompt must be a positive integer, got {num_videos_per_prompt!r}")
         for name in callback_on_step_end_tensor_inputs:
@@ -222,9 +224,7 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
             uncond = self.encode_prompt(clip_negatives or [""] * batch, device)
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
         latents = self.prepare_latents(batch, num_frames, height, width, dtype, device, generator, latents)
-        given = given_frames(init_frames, keyframes, num_frames, height, width)
         if self.wants_first_frame(image_first, given):
             first = self.first_frame_model.draw(prompts, clip_negatives, height, width, num_inference_steps,
                                                 guidance_scale, generator)  # (B, 3, H, W)
@@ -240,26 +240,9 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
             where = mask.to(device)[None, None, :, None, None]
 
         keep = keeper(clean, where, bottleneck)  # the given frames back in, clean
-        step_extra = step_kwargs(self.scheduler, generator)
-
-        with self.accelerated(cache_config):
-            if bottleneck is not None:
-                latents = self.bottleneck_loop(
-                    bottleneck, latents, lambda x, t: self.predict(x, t, cond, uncond, guidance_scale, extra),
-                    num_inference_steps, generator, callback_on_step_end, callback_on_step_end_tensor_inputs, keep)
-            else:
-                set_num_steps(self.transformer, len(timesteps))  # forwards per cache context in this call
-                with self.progress_bar(total=len(timesteps)) as progress:
-                    for i, t in enumerate(timesteps):
-                        latents = keep(latents)
-                        model_in = scale_model_input(self.scheduler, latents, t)
-                        out = self.predict(model_in, t, cond, uncond, guidance_scale, extra)
-                        latents = keep(self.scheduler.step(out, t, latents, **step_extra, return_dict=False)[0])
-                        if callback_on_step_end is not None:
-                            available = {"latents": latents}
-                            tensors = {k: available[k] for k in callback_on_step_end_tensor_inputs}
-                            latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
-                        progress.update()
+        latents = self.run_denoising(latents, lambda x, t: self.predict(x, t, cond, uncond, guidance_scale, extra),
+                                     num_inference_steps, cache_config, bottleneck, generator, callback_on_step_end,
+                                     callback_on_step_end_tensor_inputs, keep)
 
         if output_type == "latent":
             frames = latents
@@ -277,7 +260,7 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
 
     def encode_frames(self, pixels: torch.Tensor) -> torch.Tensor:
         """Given frames (F, 3, H, W) in [0, 1] → clean latents (C, F, h, w); identity in pixel space."""
-        x = pixels * 2 - 1
+        x = from_unit_range(pixels)
         if self.vae is not None:
             cfg = self.vae.config
             z = self.vae.encode(x.to(self.vae.dtype)).latent_dist.mode()
@@ -292,8 +275,8 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
             cfg = self.vae.config
             z = frames.to(self.vae.dtype) / cfg.scaling_factor + (cfg.get("shift_factor") or 0.0)
             frames = self.vae.decode(z, return_dict=False)[0]
-        frames = (frames.float() + 1) / 2
-        return frames.clamp(0, 1).reshape(b, f, *frames.shape[1:])
+        frames = to_unit_range(frames.float())
+        return frames.reshape(b, f, *frames.shape[1:])
 
     @staticmethod
     def postprocess(video: torch.Tensor, output_type: str):
@@ -304,9 +287,3 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
         if output_type == "np":
             return array
         return [[PIL.Image.fromarray((frame * 255).round().astype(np.uint8)) for frame in clip] for clip in array]
-
-
-if __name__ == "__main__":  # python -m pipelines.t2v
-    from .t2v_cli import main
-
-    raise SystemExit(main())

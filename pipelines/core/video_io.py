@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from .batch import atomic_write, atomic_write_dir
+from .atomic import atomic_write, atomic_write_dir
 from .errors import UserError
 
 FORMATS = ("mp4", "gif", "frames")
@@ -45,8 +46,6 @@ def pad_to_even(frames: np.ndarray) -> np.ndarray:
 
 def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
     """H.264 (libx264, yuv420p: plays everywhere), near-lossless crf 17, no resizing."""
-    import imageio_ffmpeg
-
     frames = pad_to_even(frames)
     _, h, w, _ = frames.shape
     # macro_block_size=1: imageio would otherwise rescale sides that are not multiples of 16
@@ -129,8 +128,6 @@ def read_gif(path: Path) -> np.ndarray:
 
 
 def read_video_file(path: Path) -> np.ndarray:
-    import imageio_ffmpeg
-
     try:
         reader = imageio_ffmpeg.read_frames(str(path))
         meta = next(reader)

@@ -1,27 +1,29 @@
-"""Batch jobs over prompt files: reading prompts, naming outputs, atomic writes, a resumable manifest.
+"""Batch jobs over prompt files: reading prompts, naming outputs, claims, a resumable manifest.
 
-A batch writes each output to a temp file and renames it into place, then appends one line to
+A batch writes each output atomically (`pipelines.core.atomic`), then appends one line to
 `manifest.jsonl`. A re-run reads the manifest and skips finished jobs, so a killed job loses at
-most the item in flight and never leaves a half-written file behind.
+most the item in flight and never leaves a half-written file behind. Processes sharing one output
+folder (started by hand, or by a launcher) each claim a job before making it (`Claims`), so no
+output is ever made twice.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 from .errors import UserError
 
 MANIFEST = "manifest.jsonl"
 FAILED = "failed.jsonl"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -96,61 +98,6 @@ def ensure_writable_dir(folder: str | Path) -> Path:
     return folder
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Calls write(tmp_path) on a temp file beside `path`, then renames it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_dir(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Calls write(tmp_dir) on a temp folder beside `path`, then swaps it into place.
-
-    Two renames (old folder aside, new one in) replace a finished folder; a kill between them
-    leaves no folder at `path`, so a resumed batch simply makes it again.
-    """
-    path = Path(path)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o777 & ~_UMASK)
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-# what atomic_write / atomic_write_dir leave beside `name` when killed: .NAME.<random>.tmp[.suffix] / .old
-_PARTIAL = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]+\.(?:tmp|old)(?:\.[^.]*)?")
-
-
-def remove_partial_writes(folder: str | Path, names) -> None:
-    """Deletes what hard-killed atomic writes of `names` left in `folder` (one scan of the folder).
-
-    Only the given names are touched, so processes sharing a folder each clean their own."""
-    names = set(names)
-    for entry in Path(folder).iterdir():
-        match = _PARTIAL.fullmatch(entry.name)
-        if match and match["name"] in names:
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-
-
 RANK_VARS = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
 WORLD_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
@@ -220,3 +167,38 @@ class Manifest:
     def record_failure(self, job: Job, error: str) -> None:
         self._append(self.failed_path, {"prompt": job.prompt, "seed": job.seed, "index": job.index,
                                         "key": job.key, "error": error})
+
+
+class Claims:
+    """Exclusive claims on the jobs of one batch folder, shared by every process on this machine.
+
+    A claim is an advisory lock (`flock`) on a lock file named after the job, in a folder of the
+    temp dir named after the batch folder's real path (so the user's folder holds only outputs):
+    the kernel drops it when its process ends, however it ends, so a killed run never leaves a job
+    claimed. The lock files stay: a claim is always on the same file, so two processes can never
+    both hold one. After taking a claim, a process must check again that the job is not done
+    (another process may have finished it just before). Processes on other machines split a batch
+    by rank instead (`shard`).
+    """
+
+    def __init__(self, folder: Path):
+        key = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:16]
+        self.folder = Path(tempfile.gettempdir()) / f"ditkit-claims-{os.getuid()}" / key
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def claim(self, name: str) -> Iterator[bool]:
+        """with claims.claim(name) as mine: … — `mine` is False when another process holds it."""
+        fd = os.open(self.folder / f"{name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

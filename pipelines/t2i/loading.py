@@ -8,32 +8,23 @@ and scheduler are loaded by diffusers/transformers as they are. Weights: safeten
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+import diffusers
 import torch
 
-from .errors import UserError
+from dit.convert_diffusers import dit_from_diffusers, pixart_from_diffusers
+
+from ..core.errors import UserError
+from ..core.model_index import load_error, read_model_index
+from .default_model import load_default_t2i
+from .pipeline import TextToImagePipeline
 
 FOREIGN_TEXT_MAX_LENGTH = {"PixArtAlphaPipeline": 120, "PixArtSigmaPipeline": 300}
 
 
-def read_model_index(path: Path) -> dict:
-    if not path.exists():
-        raise UserError(f"model path not found: {path}")
-    if not path.is_dir() or not (path / "model_index.json").is_file():
-        raise UserError(f"not a checkpoint folder (no model_index.json): {path}")
-    try:
-        return json.loads((path / "model_index.json").read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"model_index.json in {path} is not valid JSON: {err}") from None
-
-
 def load_t2i_pipeline(path: str | Path | None = None, device: str = "cpu", dtype: torch.dtype = torch.float32):
     """The pipeline stored at `path` (None: the shipped default) on `device` in `dtype`."""
-    from .default_model import load_default_t2i
-    from .t2i import TextToImagePipeline
-
     if path is None:
         pipe = load_default_t2i()
     else:
@@ -51,19 +42,12 @@ def load_t2i_pipeline(path: str | Path | None = None, device: str = "cpu", dtype
         except UserError:
             raise
         except Exception as err:  # corrupted safetensors, missing subfolders, bad configs …
-            first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise UserError(f"could not load the model in {path}: {type(err).__name__}: {first_line}") from None
+            raise load_error(path, err) from None
     return pipe.to(device=device, dtype=dtype)
 
 
 def convert_diffusers_pipeline(path: Path, index: dict):
     """A diffusers PixArt/DiT pipeline folder → TextToImagePipeline with a converted transformer."""
-    import diffusers
-
-    from dit.convert_diffusers import dit_from_diffusers, pixart_from_diffusers
-
-    from .t2i import TextToImagePipeline
-
     kind = index["_class_name"]
     source = getattr(diffusers, kind).from_pretrained(path, use_safetensors=True)
     if kind == "DiTPipeline":

@@ -14,9 +14,10 @@ from typing import Callable
 
 import torch
 
-from samplers.bottleneck import resize
+from samplers import resize
 
-from .errors import UserError
+from ..core.errors import UserError
+from ..t2i.loading import load_t2i_pipeline
 
 
 class FirstFrameModel:
@@ -74,7 +75,5 @@ def configure_first_frame_model(pipe, choice: str | None, device=None, dtype=Non
     if choice == "none":
         pipe.set_first_frame_model(None)
         return
-    from .loading import load_t2i_pipeline
-
     kwargs = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
     pipe.set_first_frame_model(FirstFrameModel(load_t2i_pipeline(choice, **kwargs)))

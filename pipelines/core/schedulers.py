@@ -63,16 +63,3 @@ def scheduler_config(name: str, current) -> tuple[type, dict]:
         raise UserError(f"scheduler {name!r} is for flow-matching models; this model predicts "
                         f"{config.get('prediction_type', 'epsilon')!r}")
     return cls, config
-
-
-def scale_model_input(scheduler, latents, t):
-    """The scheduler's input scaling; flow-matching schedulers have none."""
-    scale = getattr(scheduler, "scale_model_input", None)
-    return scale(latents, t) if scale is not None else latents
-
-
-def step_kwargs(scheduler, generator) -> dict:
-    """Stochastic schedulers take the generator; deterministic ones (UniPC, …) have no such argument."""
-    import inspect
-
-    return {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}

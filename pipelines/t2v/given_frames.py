@@ -13,7 +13,7 @@ import torch
 
 from dit.video_masks import given_frames_mask
 
-from .errors import UserError
+from ..core.errors import UserError
 
 
 def image_stack(images, what: str) -> torch.Tensor:

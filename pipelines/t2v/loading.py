@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import diffusers
 import torch
 from diffusers.configuration_utils import FrozenDict
 
-from .call_inputs import check_output_type, check_prompts, check_steps_and_guidance, prompt_lists
-from .errors import UserError
-from .loading import read_model_index
+from ..core.errors import UserError
+from ..core.inputs import check_output_type, check_prompts, check_steps_and_guidance, prompt_lists
+from ..core.model_index import load_error, read_model_index
+from .default_model import load_default_t2v
+from .pipeline import TextToVideoPipeline
 
 FOREIGN_FPS = 8  # CogVideoX's rate (49 frames = 6 s); Latte's folders record none, so they get the same
 
@@ -169,8 +172,6 @@ def load_t2v_pipeline(path: str | Path | None = None, device: str | torch.device
                       dtype: torch.dtype = torch.float32):
     """The text-to-video pipeline stored at `path` (None: the shipped default) on `device` in `dtype`."""
     if path is None:
-        from .default_model import load_default_t2v
-
         return load_default_t2v().to(device=device, dtype=dtype)
     path = Path(path)
     index = read_model_index(path)
@@ -180,14 +181,9 @@ def load_t2v_pipeline(path: str | Path | None = None, device: str | torch.device
                         f"{', '.join(ADAPTERS)} folders")
     try:
         if kind == "TextToVideoPipeline":
-            from .t2v import TextToVideoPipeline
-
             pipe = TextToVideoPipeline.from_pretrained(path)
         else:
-            import diffusers
-
             pipe = ADAPTERS[kind](getattr(diffusers, kind).from_pretrained(path, use_safetensors=True))
     except Exception as err:  # corrupted safetensors, missing subfolders, bad configs …
-        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise UserError(f"could not load the model in {path}: {type(err).__name__}: {first_line}") from None
+        raise load_error(path, err) from None
     return pipe.to(device=device, dtype=dtype)

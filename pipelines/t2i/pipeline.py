@@ -2,8 +2,8 @@
 
 Its call reads as the algorithm: encode prompt → prepare latents → denoise with classifier-free
 guidance (each transformer call in a `cond`/`uncond` cache context, so diffusers' cache hooks
-work) → decode → output dataclass. The CLI lives in `pipelines.t2i_cli` and runs as
-`python -m pipelines.t2i`.
+work; the loop itself is `pipelines.core.denoise`) → decode → output dataclass. The CLI lives
+in `pipelines.t2i.cli` and runs as `python -m pipelines.t2i`.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput
 
 import dit  # noqa: F401 — diffusers builds only components whose module is already imported
-from samplers import set_num_steps
-
-from .acceleration import AccelerationMixin
-from .call_inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
-from .errors import UserError
-from .guidance import guided_prediction, initial_latents
-from .hooks_state import reset_hook_state
-from .schedulers import scale_model_input, step_kwargs
-from .text_encoder import encode_text, restore_text_encoder
+from ..core.acceleration import AccelerationMixin
+from ..core.errors import UserError
+from ..core.guidance import guided_prediction, initial_latents
+from ..core.hooks_state import reset_hook_state
+from ..core.inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
+from ..core.text_encoder import encode_text, restore_text_encoder
+from ..core.pixels import to_unit_range
 
 
 @dataclass
@@ -57,7 +55,8 @@ class TextToImagePipeline(AccelerationMixin, DiffusionPipeline):
         self.register_to_config(text_max_length=text_max_length, text_encoder_package=text_encoder_package,
                                 id2label=id2label)
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
-        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor)
+        # decode gives [0, 1] already: the processor only converts (no denormalising)
+        self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, do_normalize=False)
 
     # ------------------------------------------------------------------ loading
 
@@ -151,10 +150,6 @@ class TextToImagePipeline(AccelerationMixin, DiffusionPipeline):
             out = out[:, : self.latent_channels]
         return out
 
-    def scale_model_input(self, latents, t):
-        """The scheduler's input scaling; flow-matching schedulers have none."""
-        return scale_model_input(self.scheduler, latents, t)
-
     @property
     def scheduler_learns_variance(self) -> bool:
         return self.scheduler.config.get("variance_type") in ("learned", "learned_range")
@@ -211,31 +206,15 @@ class TextToImagePipeline(AccelerationMixin, DiffusionPipeline):
         extra = self.size_conditions(batch, height, width, device, dtype)
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
         latents = self.prepare_latents(batch, height, width, dtype, device, generator, latents)
-        step_extra = step_kwargs(self.scheduler, generator)
 
-        with self.accelerated(cache_config):
-            if bottleneck is not None:
-                def denoise(x, t):  # at the stage's size, with its size conditions
-                    h, w = x.shape[-2] * self.vae_scale_factor, x.shape[-1] * self.vae_scale_factor
-                    return self.predict(x, t, cond, uncond, guidance_scale,
-                                        self.size_conditions(batch, h, w, device, dtype))
+        def predict(x, t):  # at a bottleneck stage's size too, with its size conditions
+            h, w = x.shape[-2] * self.vae_scale_factor, x.shape[-1] * self.vae_scale_factor
+            return self.predict(x, t, cond, uncond, guidance_scale,
+                                extra if (h, w) == (height, width) else self.size_conditions(batch, h, w, device, dtype))
 
-                latents = self.bottleneck_loop(bottleneck, latents, denoise, num_inference_steps, generator,
-                                               callback_on_step_end, callback_on_step_end_tensor_inputs)
-            else:
-                set_num_steps(self.transformer, len(timesteps))  # forwards per cache context in this call
-                with self.progress_bar(total=len(timesteps)) as progress:
-                    for i, t in enumerate(timesteps):
-                        model_in = self.scale_model_input(latents, t)
-                        out = self.predict(model_in, t, cond, uncond, guidance_scale, extra)
-                        latents = self.scheduler.step(out, t, latents, **step_extra, return_dict=False)[0]
-                        if callback_on_step_end is not None:
-                            available = {"latents": latents}
-                            tensors = {k: available[k] for k in callback_on_step_end_tensor_inputs}
-                            latents = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", latents)
-                        progress.update()
+        latents = self.run_denoising(latents, predict, num_inference_steps, cache_config, bottleneck, generator,
+                                     callback_on_step_end, callback_on_step_end_tensor_inputs)
 
         if output_type == "latent":
             images = latents
@@ -248,14 +227,9 @@ class TextToImagePipeline(AccelerationMixin, DiffusionPipeline):
         return ImagePipelineOutput(images=images)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Latents → images in [-1, 1] (B, 3, H, W); identity for pixel-space models."""
+        """Latents (B, C, h, w) → images (B, 3, H, W) in [0, 1]; pixel-space models have no VAE."""
         if self.vae is None:
-            return latents.float()
-        scale = self.vae.config.scaling_factor
-        return self.vae.decode(latents.to(self.vae.dtype) / scale, return_dict=False)[0].float()
-
-
-if __name__ == "__main__":  # python -m pipelines.t2i
-    from .t2i_cli import main
-
-    raise SystemExit(main())
+            return to_unit_range(latents.float())
+        cfg = self.vae.config
+        z = latents.to(self.vae.dtype) / cfg.scaling_factor + (cfg.get("shift_factor") or 0.0)
+        return to_unit_range(self.vae.decode(z, return_dict=False)[0].float())

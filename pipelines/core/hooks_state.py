@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from diffusers.hooks import HookRegistry
 from torch import nn
 
 
 def reset_hook_state(model: nn.Module) -> None:
     """Clears diffusers hook state (caches, counters) on `model` and all its submodules."""
-    from diffusers.hooks import HookRegistry
-
     for module in model.modules():
         registry = getattr(module, "_diffusers_hook", None)
         if isinstance(registry, HookRegistry):

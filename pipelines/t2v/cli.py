@@ -19,33 +19,42 @@ import argparse
 import os
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .batch import (Job, Manifest, ensure_writable_dir, output_name, process_rank, read_prompt_file,
-                    remove_partial_writes, shard)
-from .allocator import keep_freed_memory
-from .compile import check_compile_args, compile_transformer
-from .cli_common import (acceleration_for_target, acceleration_from_args, add_acceleration_args, add_sampling_args,
-                         check_sampling_args, parse_device, parse_dtype, quiet_libraries, report_acceleration, run_cli)
-from .errors import UserError
+from ..core import inputs
+from ..core.allocator import keep_freed_memory
+from ..core.atomic import remove_partial_writes
+from ..core.batch import Claims, Job, Manifest, ensure_writable_dir, output_name, process_rank, read_prompt_file, shard
+from ..core.cli import (ArgumentParser, acceleration_for_target, acceleration_from_args, add_acceleration_args,
+                        add_sampling_args, check_new_output, check_sampling_args, parse_device, parse_dtype,
+                        quiet_libraries, report_acceleration, run_cli)
+from ..core.compile import check_compile_args, compile_transformer
+from ..core.cores import CoreShare
+from ..core.errors import UserError
+from ..core.model_index import read_model_index
+from ..core.schedulers import make_scheduler
+from ..core.video_io import FORMATS, read_clip, read_keyframes, write_clip
 from .first_frame import FIRST_FRAME_CHOICES, add_first_frame_arg, configure_first_frame_model
-from .video_io import FORMATS, read_clip, read_keyframes, write_clip
+from .loading import load_t2v_pipeline
 
 SUFFIX = {"mp4": ".mp4", "gif": ".gif", "frames": ""}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipelines.t2v", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m pipelines.t2v", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prompt", help="one prompt (with --out)")
     src.add_argument("--prompts", help="prompt file: one per line, or .jsonl with 'prompt' and optional "
                                        "'seed', 'num_frames'")
     p.add_argument("--out", help="output for --prompt: clip.mp4, clip.gif, or a folder (--format frames)")
     p.add_argument("--out-dir", help="output folder for --prompts (gets manifest.jsonl)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out clip (or frames folder)")
     p.add_argument("--format", default=None, help="mp4 | gif | frames (default: from --out, else mp4)")
     p.add_argument("--fps", type=float, default=None, help="frames per second (default: the model's)")
     p.add_argument("--num-frames", type=int, default=None, help="frames per clip (default: the model's)")
@@ -98,23 +107,17 @@ def check_args(args) -> str:
     elif not args.out_dir:
         raise UserError("--prompts needs --out-dir DIR")
     fmt = output_format(args)
-    if args.fps is not None and not 0 < args.fps <= 1000:
-        raise UserError(f"--fps must be in (0, 1000], got {args.fps:g}")
+    inputs.fps(args.fps, "--fps")
     if args.num_frames is not None and args.num_frames <= 0:
         raise UserError(f"--num-frames must be a positive integer, got {args.num_frames}")
-    for name in ("height", "width"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise UserError(f"--{name} must be positive, got {value}")
+    inputs.frames(args.num_frames, "--num-frames")
     if args.first_frame_model not in FIRST_FRAME_CHOICES:
-        from .loading import read_model_index
-
         read_model_index(Path(args.first_frame_model))  # a missing or non-pipeline folder fails before loading
         if args.init_frames or args.keyframes:
             raise UserError("--first-frame-model draws the first frame, so it does not go with --init-frames "
                             "or --keyframes")
     if args.prompt is not None:
-        ensure_writable_dir(Path(args.out).resolve().parent)
+        check_new_output(args.out, args.overwrite, "folder" if fmt == "frames" else "file")
     return fmt
 
 
@@ -184,29 +187,40 @@ def run_single(gen: ClipMaker, args, fmt: str, fps: float) -> int:
     return 0
 
 
-def run_batch(gen: ClipMaker, jobs: list[Job], args, fmt: str, fps: float, rank: int, world: int) -> int:
+def run_batch(gen: ClipMaker, jobs: list[Job], args, fmt: str, fps: float, rank: int, world: int,
+              cores: CoreShare) -> int:
+    """This rank's share of the prompts not yet in the manifest, each claimed first: processes
+    sharing --out-dir (launched together or started by hand) never make a clip twice."""
     start = time.monotonic()
     out_dir = ensure_writable_dir(args.out_dir)
-    manifest = Manifest(out_dir, part=rank if world > 1 else None)
+    manifest, claims = Manifest(out_dir, part=rank if world > 1 else None), Claims(out_dir)
     mine = shard(jobs, rank, world)
     done = manifest.done_keys(format=fmt)
     todo = [j for j in mine if j.key not in done]
-    remove_partial_writes(out_dir, [output_name(j, SUFFIX[fmt]) for j in todo])  # left by a killed run
     gen.pipe.set_progress_bar_config(leave=False, desc="steps", disable=rank != 0, position=world)
-    failed = 0
+    made = failed = skipped = 0
     label = "clips" if world == 1 else f"clips [rank {rank}/{world}]"
     for job in tqdm(todo, desc=label, unit="clip", position=rank):
         name = output_name(job, SUFFIX[fmt])
-        try:
-            frames = gen.clip(job.prompt, job.seed, job_frames(job, args.num_frames))
-        except UserError as err:  # a bad prompt line is recorded and the batch goes on
-            manifest.record_failure(job, str(err))
-            failed += 1
-            continue
-        write_clip(out_dir / name, frames, fps, fmt)
-        manifest.record(job, name, num_frames=int(frames.shape[0]), format=fmt, fps=fps)
+        with claims.claim(name) as claimed:
+            # another process has it, or finished it since we read the manifest (its output is then there)
+            if not claimed or ((out_dir / name).exists() and job.key in manifest.done_keys(format=fmt)):
+                skipped += 1
+                continue
+            remove_partial_writes(out_dir, [name])  # what a killed run left of this clip
+            cores.share()
+            try:
+                frames = gen.clip(job.prompt, job.seed, job_frames(job, args.num_frames))
+            except UserError as err:  # a bad prompt line is recorded and the batch goes on
+                manifest.record_failure(job, str(err))
+                failed += 1
+                continue
+            write_clip(out_dir / name, frames, fps, fmt)
+            manifest.record(job, name, num_frames=int(frames.shape[0]), format=fmt, fps=fps)
+            made += 1
     where = "" if world == 1 else f"rank {rank}/{world}: "
-    print(f"{where}{len(todo) - failed} generated, {len(mine) - len(todo)} already done, {failed} failed "
+    others = f", {skipped} taken by another process" if skipped else ""
+    print(f"{where}{made} generated, {len(mine) - len(todo)} already done, {failed} failed{others} "
           f"in {time.monotonic() - start:.1f}s -> {manifest.path}", file=sys.stderr)
     return 1 if failed else 0
 
@@ -233,10 +247,6 @@ def wait_for_other_processes(rank: int, world: int) -> bool:
     only here, and waits as long as the slowest shard takes (a resumed run can leave the shards
     very uneven). False when there is no group to join: each process then reports alone.
     """
-    from datetime import timedelta
-
-    import torch.distributed as dist
-
     try:
         if not dist.is_initialized():
             dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(days=7))
@@ -281,27 +291,31 @@ def main(argv: list[str] | None = None) -> int:
             rank, world = process_rank()
             warn_if_alone(world)
         device, dtype = pick_device(args.device, world), parse_dtype(args.dtype)
-        from .loading_video import load_t2v_pipeline
-        from .schedulers import make_scheduler
-
-        pipe = load_t2v_pipeline(args.model, device, dtype)
-        configure_first_frame_model(pipe, args.first_frame_model, device, dtype)
-        if args.scheduler:
-            pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler)
-        fps = args.fps or pipe.config.fps
-        gen = ClipMaker(pipe, args, init_frames, keyframes)
-        gen.check(args.num_frames)
-        if args.compile:
-            gen.compile(args.num_frames if jobs is None or not jobs else job_frames(jobs[0], args.num_frames))
-        if args.quality_target is not None and (jobs is None or jobs):
-            first = (args.prompt, args.seed, args.num_frames) if jobs is None else \
-                (jobs[0].prompt, jobs[0].seed, job_frames(jobs[0], args.num_frames))
-            gen.choose_cache(*first)
-        if jobs is None:
-            return run_single(gen, args, fmt, fps)
-        code = run_batch(gen, jobs, args, fmt, fps, rank, world)
-        if world > 1 and wait_for_other_processes(rank, world):
-            return report_all(Path(args.out_dir), jobs, fmt, world) if rank == 0 else 0
-        return code
+        with CoreShare() as cores:
+            cores.share()
+            return generate_all(args, fmt, jobs, init_frames, keyframes, rank, world, device, dtype, cores)
 
     return run_cli(body)
+
+
+def generate_all(args, fmt, jobs, init_frames, keyframes, rank, world, device, dtype, cores: CoreShare) -> int:
+    """The model loaded once, then the batch (and rank 0's summary) or the single clip."""
+    pipe = load_t2v_pipeline(args.model, device, dtype)
+    configure_first_frame_model(pipe, args.first_frame_model, device, dtype)
+    if args.scheduler:
+        pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler)
+    fps = args.fps or pipe.config.fps
+    gen = ClipMaker(pipe, args, init_frames, keyframes)
+    gen.check(args.num_frames)
+    if args.compile:
+        gen.compile(args.num_frames if jobs is None or not jobs else job_frames(jobs[0], args.num_frames))
+    if args.quality_target is not None and (jobs is None or jobs):
+        first = (args.prompt, args.seed, args.num_frames) if jobs is None else \
+            (jobs[0].prompt, jobs[0].seed, job_frames(jobs[0], args.num_frames))
+        gen.choose_cache(*first)
+    if jobs is None:
+        return run_single(gen, args, fmt, fps)
+    code = run_batch(gen, jobs, args, fmt, fps, rank, world, cores)
+    if world > 1 and wait_for_other_processes(rank, world):
+        return report_all(Path(args.out_dir), jobs, fmt, world) if rank == 0 else 0
+    return code

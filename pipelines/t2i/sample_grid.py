@@ -1,7 +1,7 @@
-"""`python -m pipelines.sample_grid`: a PNG grid of generated images, each captioned with its prompt
+"""`python -m pipelines.t2i.sample_grid`: a PNG grid of generated images, each captioned with its prompt
 (the README's sample grid, and a quick look at any model).
 
-    python -m pipelines.sample_grid --out docs/samples.png [--model PATH] [--prompts FILE] [--n 12]
+    python -m pipelines.t2i.sample_grid --out docs/samples.png --overwrite [--model PATH] [--prompts FILE] [--n 12]
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .batch import atomic_write, ensure_writable_dir, read_prompt_file
-from .allocator import keep_freed_memory
-from .cli_common import add_sampling_args, check_sampling_args, parse_device, parse_dtype, quiet_libraries, run_cli
+import world
+
+from ..core.allocator import keep_freed_memory
+from ..core.atomic import atomic_write
+from ..core.batch import read_prompt_file
+from ..core.cli import (ArgumentParser, add_sampling_args, check_new_output, check_sampling_args, parse_device,
+                        parse_dtype, quiet_libraries, run_cli)
+from ..core.schedulers import make_scheduler
+from .loading import load_t2i_pipeline
 
 
 def grid_image(images: list[Image.Image], prompts: list[str], columns: int = 4, scale: int = 2,
@@ -39,9 +45,10 @@ def grid_image(images: list[Image.Image], prompts: list[str], columns: int = 4, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipelines.sample_grid", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(prog="python -m pipelines.t2i.sample_grid", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--prompts", default=None, help="prompt file (default: held-out Shapes World prompts)")
     p.add_argument("--n", type=int, default=12, help="number of prompts when no file is given")
     p.add_argument("--columns", type=int, default=4)
@@ -52,21 +59,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         check_sampling_args(args)
-        ensure_writable_dir(Path(args.out).resolve().parent)
+        check_new_output(args.out, args.overwrite)
         if args.prompts:
             jobs = read_prompt_file(args.prompts, args.seed)
             prompts, seeds = [j.prompt for j in jobs], [j.seed for j in jobs]
         else:
-            import world
-
             prompts = world.eval_prompts(args.n, "heldout", seed=args.seed)
             seeds = [args.seed + i for i in range(len(prompts))]
-        from .loading import load_t2i_pipeline
-
         pipe = load_t2i_pipeline(args.model, parse_device(args.device), parse_dtype(args.dtype))
         if args.scheduler:
-            from .schedulers import make_scheduler
-
             pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler)
         images = [pipe(prompt, num_inference_steps=args.steps, guidance_scale=args.guidance,
                        generator=torch.Generator().manual_seed(seed)).images[0]

@@ -1,9 +1,11 @@
-"""A pipeline call's `acceleration=` argument: what the text-to-image and text-to-video pipelines share.
+"""A pipeline call's denoising with its `acceleration=` argument: what every ditkit pipeline shares.
 
-`AccelerationMixin` checks the argument (a `samplers` cache config, a `BottleneckConfig`, or a
-list of one of each), attaches the cache for the call, and runs bottleneck sampling's loop. The
-pipeline keeps what differs: its guided prediction (`denoise`) and, for video, the given frames
-put back after every step (`keep`).
+`AccelerationMixin.run_denoising` checks nothing twice: `check_acceleration` turns the argument
+(a `samplers` cache config, a `BottleneckConfig`, or a list of one of each) into the two configs
+once per call; `run_denoising` attaches the cache for the call and runs either the one scheduler
+loop (`pipelines.core.denoise`) or bottleneck sampling's loop. The pipeline keeps what differs:
+its guided prediction (`predict`) and, for video, the given frames put back after every step
+(`keep`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Callable
 
 import torch
 
-from samplers import accelerated, restart, sample_bottleneck, split_acceleration
-from samplers.bottleneck import BottleneckConfig, resize
+from samplers import BottleneckConfig, accelerated, resize, restart, sample_bottleneck, set_num_steps, split_acceleration
 
+from .denoise import denoise, identity, step_end_callback
 from .errors import UserError
 from .schedulers import is_flow_matching
 
@@ -49,40 +51,53 @@ class AccelerationMixin:
         with stack:
             yield
 
+    def run_denoising(self, latents: torch.Tensor, predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                      num_inference_steps: int, cache_config, bottleneck: BottleneckConfig | None, generator,
+                      callback_on_step_end, callback_on_step_end_tensor_inputs,
+                      keep: Callable[[torch.Tensor], torch.Tensor] = identity) -> torch.Tensor:
+        """The denoising of one call: the cache attached, then the scheduler's loop or, with
+        `bottleneck`, bottleneck sampling's (`scheduler.set_timesteps` already called).
+
+        predict(x, t) → the guided model output for latents x (any bottleneck stage's size) at t.
+        """
+        step_end = step_end_callback(self, callback_on_step_end, callback_on_step_end_tensor_inputs)
+        with self.accelerated(cache_config):
+            if bottleneck is not None:
+                return self.bottleneck_loop(bottleneck, latents, predict, num_inference_steps, generator, step_end,
+                                            keep)
+            set_num_steps(self.transformer, len(self.scheduler.timesteps))  # forwards per cache context
+            with self.progress_bar(total=len(self.scheduler.timesteps)) as progress:
+                return denoise(self.scheduler, latents, predict, generator=generator, keep=keep,
+                               step_end=step_end, progress=progress.update)
+
     def model_timestep(self, sigma: float, device) -> torch.Tensor:
         """A flow-matching σ as the transformer's timestep (σ · num_train_timesteps, as the scheduler's)."""
         return torch.tensor(sigma * self.scheduler.config.get("num_train_timesteps", 1000), device=device,
                             dtype=torch.float32)
 
     def bottleneck_loop(self, config: BottleneckConfig, latents: torch.Tensor,
-                        denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], num_inference_steps: int,
-                        generator, callback_on_step_end, callback_on_step_end_tensor_inputs,
-                        keep: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+                        predict: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], num_inference_steps: int,
+                        generator, step_end: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor],
+                        keep: Callable[[torch.Tensor], torch.Tensor] = identity) -> torch.Tensor:
         """Flow-matching Euler steps at full → low → full resolution (`samplers.sample_bottleneck`);
         caches restart at each stage, since the number of tokens changes.
 
-        denoise(x, t) → the guided velocity for latents x (any stage's size) at model timestep t.
+        predict(x, t) → the guided velocity for latents x (any stage's size) at model timestep t.
         keep(x) → x with what must not change (given frames) put back; it sees every model input
-        and every step's result, at the stage's size.
+        and every step's result, at the stage's size. step_end(i, t, x) → x: the user's callback.
         """
-        keep = keep or (lambda x: x)
-
         def velocity(x, sigma):
-            return denoise(keep(x), self.model_timestep(sigma, x.device))
+            return predict(keep(x), self.model_timestep(sigma, x.device))
 
         with self.progress_bar(total=num_inference_steps) as progress:
-            def step_end(i, sigma, x):
-                x = keep(x)
-                if callback_on_step_end is not None:
-                    tensors = {k: {"latents": x}[k] for k in callback_on_step_end_tensor_inputs}
-                    t = self.model_timestep(sigma, x.device)
-                    x = (callback_on_step_end(self, i, t, tensors) or {}).get("latents", x)
+            def stage_step_end(i, sigma, x):
+                x = step_end(i, self.model_timestep(sigma, x.device), keep(x))
                 progress.update()
                 return x
 
             return sample_bottleneck(velocity, latents, config, num_inference_steps,
                                      multiple=self.transformer.config.patch_size, generator=generator,
-                                     callback=step_end,
+                                     callback=stage_step_end,
                                      on_stage_start=lambda k, plan: restart(self.transformer, plan.num_steps))
 
 

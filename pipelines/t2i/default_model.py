@@ -1,0 +1,52 @@
+"""The shipped default text-to-image model: package data under `pipelines/models/shapes-t2i`.
+
+A checkout without it (a build that left package data out) falls back to an untrained model of
+the shipped shape, built from a fixed seed, and says so loudly: outputs are then noise.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+from dit import build_dit
+
+from ..core.text_encoder import MINILM_PACKAGE, load_minilm
+from .pipeline import TextToImagePipeline
+
+SHIPPED_T2I = Path(__file__).resolve().parents[1] / "models" / "shapes-t2i"
+
+log = logging.getLogger(__name__)
+
+
+def shapes_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None, shift: float = 1.0):
+    """A flow-matching `TextToImagePipeline` around a Shapes World transformer with MiniLM text.
+
+    Without an encoder the saved folder names MiniLM's package instead of holding its weights,
+    and `from_pretrained` brings it back; the training export and the stand-in both build this.
+    """
+    return TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=shift),
+                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=text_max_length,
+                               text_encoder_package=MINILM_PACKAGE)
+
+
+def untrained_t2i():
+    """A seeded, untrained pixel-space text-to-image pipeline (64×64, MiniLM text, flow matching)."""
+    torch.manual_seed(0)
+    transformer = build_dit("DiT-Ti/4", sample_size=64, in_channels=3, condition="text", text_dim=384,
+                            pooled_dim=384, adaln="single")
+    text_encoder, tokenizer = load_minilm()
+    return shapes_pipeline(transformer, text_encoder=text_encoder, tokenizer=tokenizer)
+
+
+def load_default_t2i(**components):
+    """The shipped model (with `components` passed to `from_pretrained`, e.g. a shared text
+    encoder), else the untrained stand-in with a warning."""
+    if (SHIPPED_T2I / "model_index.json").is_file():
+        return TextToImagePipeline.from_pretrained(SHIPPED_T2I, **components)
+    log.warning("the shipped text-to-image model is missing from %s (package data not installed?); "
+                "using an UNTRAINED DiT (outputs are noise)", SHIPPED_T2I)
+    return untrained_t2i()
