@@ -12,7 +12,7 @@ import dit
 from dit import DiT, MultiResDiT, build_dit, dit_config, set_attention_backend
 from dit.attention import reference_attention, sdpa_attention
 
-from .conftest import randomize
+from .tiny_models import randomize
 
 
 def text_inputs(b=2, size=8, channels=3, length=5, dim=16):

@@ -8,7 +8,7 @@ import torch
 
 from samplers.fidelity import PSNR_IDENTICAL, psnr, ssim
 
-from .test_samplers import one_thread  # noqa: F401 — autouse
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def images(seed: int, shape=(2, 3, 24, 20)) -> torch.Tensor:

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -190,27 +189,47 @@ def run_module(*argv, **kw) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+# `python -m pipelines.t2v` that kills itself with SIGKILL at the KILL_AT-th (1-based) rename of a
+# finished clip into the folder KILL_IN — the worst moment for a hard kill: the clip is whole in its
+# temp file and not yet in place. Deterministic: the kill lands at a known point, whatever the speed.
+KILLED_MID_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from pipelines.t2v.cli import main
+
+folder, kill_at, real_replace, clips = Path(os.environ["KILL_IN"]).resolve(), int(os.environ["KILL_AT"]), os.replace, []
+
+def replace(src, dst, *args, **kwargs):
+    dst = Path(dst)
+    if dst.parent.resolve() == folder and dst.suffix == ".mp4" and not dst.name.startswith("."):
+        clips.append(dst.name)
+        if len(clips) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst, *args, **kwargs)
+
+os.replace = replace
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_resume_after_kill_makes_every_clip_exactly_once(tiny_t2v_dir, tmp_path):
     prompts = tmp_path / "p.txt"
     prompts.write_text("".join(f"a {c} circle\n" for c in ("red", "green", "blue", "yellow", "cyan", "magenta")))
     out = tmp_path / "out"
-    argv = ["-m", "pipelines.t2v", "--model", tiny_t2v_dir, "--prompts", prompts, "--out-dir", out, "--steps", 2]
-    proc = run_module(*argv)
-    deadline = time.monotonic() + 240
-    while not ((out / "manifest.jsonl").exists() and (out / "manifest.jsonl").read_text().strip()):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    args = ["--model", tiny_t2v_dir, "--prompts", prompts, "--out-dir", out, "--steps", 2]
+    proc = run_module("-c", KILLED_MID_WRITE, *args, env={**os.environ, "KILL_IN": str(out), "KILL_AT": "3"})
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL, err
     first = rows(out)
-    assert 1 <= len(first) < 6, "the kill should land mid-batch"
-    # a write the kill cut short, as atomic_write leaves it: the re-run must clear it
-    (out / ".00005-a-magenta-circle-s5.mp4.k1ll3d0x.tmp.mp4").write_bytes(b"half a clip")
+    assert [r["index"] for r in first] == [0, 1]  # two clips done, the third killed mid-write
+    (partial,) = leftovers(out)  # what the kill left: the third clip, whole, under its temp name
+    assert partial.startswith(".00002-a-blue-circle-") and partial.endswith(".tmp.mp4"), partial
+    assert sorted(p.name for p in out.glob("[!.]*.mp4")) == sorted(r["path"] for r in first)
 
-    proc = run_module(*argv)
+    proc = run_module("-m", "pipelines.t2v", *args)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert f"{6 - len(first)} generated, {len(first)} already done, 0 failed" in err
+    assert "4 generated, 2 already done, 0 failed" in err
     done = rows(out)
     assert sorted(r["index"] for r in done) == list(range(6))  # every clip exactly once
     assert sorted(p.name for p in out.glob("*.mp4")) == sorted(r["path"] for r in done)

@@ -13,7 +13,7 @@ from diffusers.hooks import FirstBlockCacheConfig
 
 from dit import VIDEO_DIT_PRESETS, VideoDiT, video_dit_config
 
-from .conftest import randomize
+from .tiny_models import randomize
 
 REPO = Path(__file__).resolve().parents[1]
 
