@@ -1,7 +1,11 @@
 """Shapes World: the procedural images and clips ditkit trains on, and the oracle that checks them.
 
 The vocabulary and geometry are fixed by WORLD.md; see `vocab` for the words, `render` for the
-pixels, `captions` for the grammar, `oracle` / `video_oracle` for reading samples back and scoring them.
+pixels, `captions` for the grammar. Samples are read back and scored by the strict reader
+(`strict_reader` / `strict_video_reader`: what a person sees, with fidelity figures), the
+default `read_image` / `score` / `read_video` / `score_video`. The older tolerant reader
+(`oracle` / `video_oracle`: soft alpha of the largest blob, first-frame shape for clips) stays
+available as `read_image_tolerant` / `score_tolerant` / `read_video_tolerant` / `score_video_tolerant`.
 """
 
 from .captions import (canonical_caption, caption, first_frame_caption, paraphrases, parse_caption,
@@ -10,10 +14,14 @@ from .dataset import (eval_prompts, eval_specs, images_to_tensor, make_batch, ma
                       make_video_batch, make_video_contrast_batch,
                       tensor_to_images, video_eval_prompts, video_eval_specs)
 from .layout import Pose, clip_poses, image_pose
-from .oracle import read_image, score
+from .oracle import read_image as read_image_tolerant
+from .oracle import score as score_tolerant
 from .render import render_image, render_video
 from .scene import ImageSpec, all_specs, is_held_out, sample_spec, split_specs
-from .video_oracle import read_video, score_video
+from .strict_reader import ImageReading, read_image, score
+from .strict_video_reader import ClipReading, read_video, score_video
+from .video_oracle import read_video as read_video_tolerant
+from .video_oracle import score_video as score_video_tolerant
 from .video_scene import VideoSpec, is_valid_clip, sample_video_spec, video_split_specs
 from .vocab import BACKGROUNDS, COLOURS, MOTIONS, POSITIONS, SHAPES, SIZES
 
@@ -24,7 +32,8 @@ __all__ = [
     "render_image", "render_video",
     "caption", "canonical_caption", "first_frame_caption", "paraphrases", "video_caption", "parse_caption",
     "parse_video_caption",
-    "read_image", "score", "read_video", "score_video",
+    "read_image", "score", "read_video", "score_video", "ImageReading", "ClipReading",
+    "read_image_tolerant", "score_tolerant", "read_video_tolerant", "score_video_tolerant",
     "make_batch", "make_contrast_batch", "make_video_batch", "make_video_contrast_batch", "eval_prompts",
     "eval_specs", "images_to_tensor",
     "tensor_to_images", "video_eval_prompts", "video_eval_specs",

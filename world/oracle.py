@@ -1,4 +1,7 @@
-"""The Shapes World oracle: reads an image back into attributes and scores samples vs prompts.
+"""The tolerant Shapes World oracle: reads an image back into attributes and scores samples vs prompts.
+
+Not the default reader any more: `world.read_image` / `world.score` are the strict reader
+(`strict_reader`); this one stays as `world.read_image_tolerant` / `world.score_tolerant`.
 
 No learned model: `segment` finds background and object (an alpha map); colour is the
 palette entry nearest the object's interior. Shape, size and position come from fitting each

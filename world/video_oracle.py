@@ -1,4 +1,7 @@
-"""The oracle for clips: the first frame's attributes plus the motion, read from the object's track.
+"""The tolerant oracle for clips: the first frame's attributes plus the motion, read from the object's track.
+
+Not the default reader any more: `world.read_video` / `world.score_video` are the strict reader
+(`strict_video_reader`); this one stays as `world.read_video_tolerant` / `world.score_video_tolerant`.
 
 The first frame is read like a still image (a clip's size and position describe its start).
 The motion comes from the object's alpha map over time: its centroid travelling at least 1/6
@@ -61,9 +64,14 @@ def orientation_moments(alpha: np.ndarray, centre: np.ndarray) -> np.ndarray:
 def read_motion(frames: np.ndarray) -> str | None:
     """The motion word of a clip, uint8 (T, H, W, 3); None when no object is seen throughout."""
     alpha, area, centre = object_track(frames)
+    return motion_of_track(alpha, area, centre, frames.shape[1])
+
+
+def motion_of_track(alpha: np.ndarray, area: np.ndarray, centre: np.ndarray, side: int) -> str | None:
+    """The motion word of an object's track: alpha (T, H, W) (soft or a 0/1 mask), area (T,) and
+    centroid (T, 2) as (x, y) in pixels, on side x side frames; None when a frame shows nothing."""
     if area.min() < 0.5:
         return None
-    side = frames.shape[1]
     dx, dy = centre[-1] - centre[0]
     if max(abs(dx), abs(dy)) >= MOVE_THRESHOLD * side:
         if abs(dx) >= abs(dy):
