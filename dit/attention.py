@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention_window3d import window_attention_3d, window_attention_3d_dense
+
 AttentionKernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
@@ -58,6 +60,9 @@ ATTENTION_BACKENDS: dict[str, AttentionKernel] = {
     "sdpa": sdpa_attention,
     "math": reference_attention,
     "xformers": xformers_attention,
+    # 3D windows: `bias` is the Window3D layout (dit.attention_window3d); windowed blocks only
+    "window3d": window_attention_3d,
+    "window3d_dense": window_attention_3d_dense,
 }
 
 
@@ -100,8 +105,8 @@ class Attention(nn.Module):
 
     def split_heads(self, x: torch.Tensor, norm: nn.Module | None = None) -> torch.Tensor:
         """(B, T, D) → (B, H, T, Dh); `norm` acts on each head while its Dh values are still
-        contiguous: on the transposed view the qk norms took 14 % of a video forward on CPU, and
-        moving them here made that forward 11 % faster with bit-identical output."""
+        contiguous: on the transposed view the qk norms cost a noticeable share of a video forward
+        on CPU, and here they give bit-identical output faster (docs/BENCHMARKS.md)."""
         b, t, _ = x.shape
         x = x.view(b, t, self.num_heads, -1)
         return (x if norm is None else norm(x)).transpose(1, 2)

@@ -65,9 +65,8 @@ class TextStandardizer(nn.Module):
     shares, and the words that tell Shapes World captions apart ("top left" vs "bottom right")
     move a few features a little (pooled MiniLM vectors of those two captions: cosine 0.98). A
     projection must first grow large weights to see such differences; standardising hands them
-    over at unit scale. Measured on the shipped t2i trunk trained alone on 8×8 targets (300 steps,
-    batch 64, lr 1e-3): the position of the predicted object at sigma 1 matched the caption for
-    0.81 of held-out prompts with standardisation, 0.11 (chance) without.
+    over at unit scale. Without it a short trunk-only run read position at chance; with it, it
+    followed the caption (docs/BENCHMARKS.md, "Text standardisation").
     The statistics are buffers, so they travel in the weights file; before `fit` it is the identity.
     """
 

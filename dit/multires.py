@@ -181,7 +181,7 @@ class MultiResDiT(DiT):
         t = torch.as_tensor(timestep, device=hidden_states.device)
         tau = scaled_log_snr(t.reshape(-1).expand(b))
         preds = [coarse]
-        # channels-last makes the branches' (B, C, H, W) <-> (B, H, W, C) permutes free views (≈12% faster on CPU)
+        # channels-last makes the branches' (B, C, H, W) <-> (B, H, W, C) permutes free views (faster on CPU)
         features = features.contiguous(memory_format=torch.channels_last)
         hidden_states = hidden_states.contiguous(memory_format=torch.channels_last)
         for level, branch in enumerate(self.branches):

@@ -33,15 +33,25 @@ def build_dit(name: str, **overrides):
     return DiT(**dit_config(name, **overrides))
 
 
-# Named VideoDiT configurations. "shapes" is the shipped Shapes World text-to-video model:
-# 16 frames of 32×32 RGB in pixel space, a factorised trunk on 4×4 tokens a frame (256 a clip)
-# and per-frame refine branches at 8/16/32; 5.2M parameters (19.9 MiB fp32). Measurements behind
-# the choice: the `dit.video` docstring and `bench/video_dit.py`.
+# Named VideoDiT configurations. "shapes" is the architecture of the shipped Shapes World
+# text-to-video model (`pipelines/models/shapes-t2v`, trained by `configs/t2v_shapes_fast.json`):
+# 16 frames of 32×32 RGB in pixel space, 4-pixel patches (an 8×8 token grid a frame) whose
+# positions sit on every other point of the image model's 16×16 grid (interpolation_scale 0.5),
+# the image model's trunk width and depth with factorised spatial/temporal attention, qk-norm,
+# 8 narrow text cross-attention heads over standardised MiniLM features, and per-frame refine
+# branches at 16×16 and 32×32. "shapes-p8" is the first video recipe's sizing at 8-pixel patches,
+# never shipped: `python -m bench.video_dit --preset shapes-p8` compared attention layouts on it
+# (docs/BENCHMARKS.md). "tiny" is for unit tests.
 VIDEO_DIT_PRESETS: dict[str, dict] = {
-    "shapes": dict(sample_size=32, num_frames=16, patch_size=8, in_channels=3, hidden_size=192, depth=6,
-                   num_heads=3, text_dim=384, pooled_dim=384, attention_layout="factorised",
-                   branch_channels=(64, 48, 32), branch_depths=(1, 1, 1),
-                   branch_upsampling="shuffle"),
+    "shapes": dict(sample_size=32, num_frames=16, patch_size=4, in_channels=3, hidden_size=160, depth=5,
+                   num_heads=2, mlp_ratio=4.0, text_dim=384, pooled_dim=384, attention_layout="factorised",
+                   branch_channels=(48, 32), branch_depths=(1, 1), branch_upsampling="shuffle",
+                   interpolation_scale=0.5, qk_norm=True, cross_attention_heads=8,
+                   text_standardization=True, mlp_activation="gelu"),
+    "shapes-p8": dict(sample_size=32, num_frames=16, patch_size=8, in_channels=3, hidden_size=192, depth=6,
+                      num_heads=3, text_dim=384, pooled_dim=384, attention_layout="factorised",
+                      branch_channels=(64, 48, 32), branch_depths=(1, 1, 1),
+                      branch_upsampling="shuffle"),
     "tiny": dict(sample_size=16, num_frames=8, patch_size=4, in_channels=3, hidden_size=32, depth=2,
                  num_heads=2, text_dim=384, pooled_dim=384, attention_layout="factorised",
                  branch_channels=(16, 8), branch_depths=(1, 1)),  # unit tests

@@ -13,17 +13,11 @@ animates as well as it generates.
 With `branch_channels` the trunk runs on coarse tokens and per-frame ConvNeXt branches with
 time-dependent LayerNorm (as in `MultiResDiT`) refine its prediction up to full resolution.
 
-Why factorised, and multi-resolution (`bench/video_dit.py`; project CPU, 2 cores, nice 15 while a
-t2i trainer held both cores, so every number is under contention). The "shapes" preset (16 frames
-of 32×32, 8×8 patches → 256 tokens a clip, 5.2M parameters = 19.9 MiB fp32):
-- batch-2 forward, median of 10, 2 threads with OMP_WAIT_POLICY=PASSIVE: factorised 0.099 s,
-  full 0.089 s → 25 steps with CFG ≈ 2.5 s (1 thread: 0.154 / 0.157 s; OpenMP's default
-  spin-waiting: 0.52 / 0.39 s). At 64×64 (1024 tokens a clip) both take 0.75 s (1 thread): the
-  refine branches, not attention, set the cost. Patches of 4 (1024 tokens) took 2× as long.
-- 30 training steps at batch 16 (same seed, batches and VDT masks): held-out loss 1.377
-  factorised vs 1.399 full; 0.37 vs 0.39 steps/s median (best step 0.64 steps/s).
-Factorised stays the default: within 10% in speed, a little lower in loss, and its attention
-grows as F·S² + S·F² where full attention grows as (F·S)². `attention_layout="full"` remains.
+Why factorised: its attention grows as F·S² + S·F² where full attention grows as (F·S)², and on
+Shapes World clips (16 frames of 32×32) it ran about as fast as full attention and trained to a
+slightly lower loss; at these sizes the refine branches, not attention, set a forward's cost
+(`python -m bench.video_dit`; the figures are in docs/BENCHMARKS.md). `attention_layout="full"`
+remains.
 """
 
 from __future__ import annotations
@@ -47,7 +41,7 @@ from .video_masks import expand_mask
 
 ATTENTION_LAYOUTS = ("factorised", "full")
 # The MLP's GELU: "gelu_tanh" as in DiT/PixArt/Latte checkpoints; "gelu" (erf) computes the same
-# curve to within 1e-3 and runs 3.4x faster on the project CPU (5.2 vs 17.9 ms for 8192x640).
+# curve to within 1e-3 and runs several times faster on CPU (docs/BENCHMARKS.md, "Kernels and memory").
 MLP_ACTIVATIONS = ("gelu_tanh", "gelu")
 
 

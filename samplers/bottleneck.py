@@ -13,12 +13,11 @@ resizing artefacts.
 Default stages (1.0×, 10 %, σ 1→0.9), (0.625×, 60 %, σ 0.92→0.35), (1.0×, 30 %, σ 0.7→0): the
 middle stage draws 64×64 images at 40×40 (32×32 video frames at 20×20). Half size was the first
 default and fell short: the shipped image model was trained at 64×64 only, and a thin cross drawn
-at 32×32 is lost (a plan's split, σ levels, per-stage shift and up-sampling mode all left it 6
-points or more below uncached on 64 prompts; a fine-tune that also trains at 32×32,
-`configs/t2i_shapes_multires.json`, narrowed it to 3.9 points on 128). At 5/8 size the same
-model keeps its shapes: on 64 prompts the 10/60/30, 15/55/30 and 15/60/25 splits all read
-joint 0.938 as uncached did. The last stage still re-noises to 0.7 so that the full-size stage can
-redraw outlines. Measured speed-up and oracle on 128 prompts: docs/BENCHMARKS.md.
+at 32×32 is lost (no plan split, σ levels, per-stage shift or up-sampling mode brought it back,
+nor did a fine-tune that also trains at 32×32, `configs/t2i_shapes_multires.json`). At 5/8 size
+the same model keeps its shapes, and of the splits that read as uncached the 10/60/30 one is the
+fastest. The last stage still re-noises to 0.7 so that the full-size stage can redraw outlines.
+Measured speed-up and oracle, and the plans tried: docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ again (and so measures its change afresh); the final `final_steps_full` steps al
 `per_block=False` is the paper's form: one decision per step from the mean indicator over blocks.
 
 With `forecast_head` (default), a step on which every block was reused also forecasts the
-modules after the blocks (the refine branches of MultiResDiT and VideoDiT: a quarter of the
+modules after the blocks (the refine branches of MultiResDiT and VideoDiT: a large share of the
 shipped video model's forward) from the steps that ran them, as FBCache and CG-Taylor do;
 otherwise the head runs on every step, which caps the speed-up on such a model.
 """
@@ -31,14 +31,13 @@ class BWCacheConfig:
     per_block: one decision per block (else per step, from the mean indicator); forecast_head:
     on steps that reuse every block, forecast the head at order `head_order` instead of running it.
 
-    Defaults from bench/cache.py (50 steps, docs/BENCHMARKS.md, 2026-11-30): one decision per step
-    with the head forecast, threshold 0.2. On the shipped video model (32 clips, video model alone)
-    it ran 2.71x at 40.0 dB with motion 0.84 as uncached, where the per-block form with the head
-    run on every step ran 1.90x at 39.0 dB, motion 0.78; on the image model (16 prompts) 2.36x at
-    49.7 dB against 1.83x at 40.2 dB. The head forecast needs every block reused in a step, which
-    the per-step decision gives: per block with the head forecast, 8 clips ran 2.13x at 34.3 dB
-    against 2.53x at 42.1 dB per step (one scratch run). 0.2 against 0.1: faster and closer on both
-    (video 2.46x / 38.2 dB, image 1.90x / 47.0 dB)."""
+    Defaults from `python -m bench.cache` at 50 steps (docs/BENCHMARKS.md, "BWCache per step with
+    the head forecast"): one decision per step with the head forecast, threshold 0.2. On the
+    shipped video and image models it was faster and closer to the uncached output than the
+    per-block form with the head run on every step, with the video oracle's motion as uncached.
+    The head forecast needs every block reused in a step, which the per-step decision makes common
+    (per block with the head forecast was slower and further off). 0.2 against 0.1: faster and
+    closer on both models."""
 
     threshold: float = 0.2
     max_reuse: int = 2

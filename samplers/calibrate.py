@@ -5,7 +5,7 @@ dB PSNR against the uncached output of the same seed, measured on a short calibr
 ran (`stats`: block and head evaluations) and what each costs, timed once on the uncached
 reference run (`WorkCosts`). Not one timed run per candidate: on a shared CPU that mostly measures
 the neighbours. Counting blocks alone misjudged the candidates that also forecast the head
-(MultiResDiT's refine branches, a quarter of the shipped image model's forward). When no candidate
+(MultiResDiT's refine branches, a large share of the shipped image model's forward). When no candidate
 reaches the target the choice is no cache.
 
     choice, trials = calibrate(lambda config: sample(config), pipe.transformer, target_psnr=35)

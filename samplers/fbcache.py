@@ -4,24 +4,24 @@ computed step, the other blocks add their cached residuals instead of running.
 
 The residual, not the output: the output carries the block's input along, which barely moves
 between steps, so its relative change understates how much the block's work changed. On the
-shipped image model the output-gated version lost ~6 dB PSNR against diffusers' FirstBlockCache
-at the same speed-up (bench/cache.py, docs/BENCHMARKS.md).
+shipped image model the output-gated version trailed diffusers' FirstBlockCache in PSNR at the
+same speed-up (docs/BENCHMARKS.md, "Cache design A/Bs").
 
 "First" is the first block *run*, learnt per forward, so interleaved stacks (Latte) work.
 
 With `forecast_head`, a step that reuses the blocks also forecasts the modules after them
-(MultiResDiT's refine branches, a quarter of the shipped image model's forward) from the fully
-computed steps, as CG-Taylor does; otherwise they run on every step.
+(MultiResDiT's refine branches, a large share of the shipped image model's forward) from the
+fully computed steps, as CG-Taylor does; otherwise they run on every step.
 
 With `residual_order` ≥ 1 a reused block adds its residual extrapolated over the step index from
 the last fully computed steps (`samplers.taylor.Forecaster`), as cache-dit's DBCache does with its
 TaylorSeer calibrator, instead of the last residual as it was (order 0, the default). It matters
 only with `forecast_head` off: with it on, a reused step's output is the head's forecast and the
-blocks' outputs are not read. On the shipped image model (16 prompts, 50 steps, threshold 0.1,
-head run on every step; scratch A/B) order 1 gave 57.2 dB against order 0's 48.3 dB at the same
-41 % of blocks skipped; the head forecast (the default) gave 55.9 dB and is faster, since the
-head does not run. So the default stays; order 1 with `forecast_head=False` is for models whose
-head is cheap.
+blocks' outputs are not read. On the shipped image model, with the head run on every step,
+order 1 was closer to the uncached output than order 0 at the same share of blocks skipped, but
+the head forecast (the default) was faster still at a similar PSNR, since the head does not run
+(docs/BENCHMARKS.md). So the default stays; order 1 with `forecast_head=False` is for models
+whose head is cheap.
 """
 
 from __future__ import annotations
@@ -40,12 +40,10 @@ class FBCacheConfig:
     """threshold: reuse when the relative L1 change of the first block's residual < threshold (0: never);
     forecast_head: on reused steps, forecast the head at order `head_order` instead of running it;
     residual_order: extrapolate the reused blocks' residuals at this order (0: reuse them as they were).
-    It is on by default: on the shipped image model at threshold 0.1 it took 4 prompts at 50 steps
-    from 1.34x / 49.0 dB to 1.58x / 58.0 dB against uncached (scratch A/B, one run) — faster, and
-    closer too: the head run on reused block features is less consistent than its forecast.
-    The default threshold 0.1 is on bench/cache.py's Pareto front for that model (16 prompts, 50
-    steps: 1.54x at 55.9 dB, oracle as uncached; 0.05 gives 1.20x / 67.6 dB, 0.2 2.33x / 41.5 dB;
-    docs/BENCHMARKS.md)."""
+    It is on by default: on the shipped image model it was both faster and closer to the uncached
+    output than running the head, since the head run on reused block features is less consistent
+    than its forecast. The default threshold 0.1 is on `python -m bench.cache`'s speed/PSNR Pareto
+    front for that model with the oracle as uncached (the figures: docs/BENCHMARKS.md)."""
 
     threshold: float = 0.1
     forecast_head: bool = True

@@ -12,6 +12,7 @@ import torch
 from diffusers.hooks import FirstBlockCacheConfig
 
 from dit import VIDEO_DIT_PRESETS, VideoDiT, video_dit_config
+from pipelines.t2v import SHIPPED_T2V
 
 from .tiny_models import randomize
 
@@ -135,6 +136,16 @@ def test_shipped_preset_fits_the_budget():
     assert video_dit_config("shapes", depth=2)["depth"] == 2 and "tiny" in VIDEO_DIT_PRESETS
     with pytest.raises(ValueError, match="unknown VideoDiT preset"):
         video_dit_config("huge")
+
+
+def test_shapes_preset_is_the_shipped_model():
+    """The "shapes" preset names what ships: the same config as the installed model folder."""
+    shipped = json.loads((SHIPPED_T2V / "transformer" / "config.json").read_text())
+    built = dict(VideoDiT(**video_dit_config("shapes")).config)
+    for key, value in shipped.items():
+        if not key.startswith("_"):
+            assert built[key] == (tuple(value) if isinstance(value, list) else value) or \
+                list(built[key]) == value, key
 
 
 def public(cfg) -> dict:

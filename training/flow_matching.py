@@ -36,7 +36,7 @@ def shift_sigmas(sigma: torch.Tensor, shift: float) -> torch.Tensor:
     put the same weight on high noise. s > 1 moves training toward pure noise, where a pixel-space
     model must decide the layout from the text alone (at 64×64 an object is still plain to see
     through sigma 0.8 noise). On its own it did not teach the shipped recipe position; with
-    text standardization it is part of the recipe that did (issue 3's notes)."""
+    text standardization it is part of the recipe that did (configs/t2i_shapes.json's description)."""
     if shift == 1:
         return sigma
     return shift * sigma / (1 + (shift - 1) * sigma)

@@ -1,6 +1,6 @@
 """Shapes World: the procedural images and clips ditkit trains on, and the oracle that checks them.
 
-The vocabulary and geometry are fixed by WORLD.md; see `vocab` for the words, `render` for the
+The vocabulary and geometry are fixed by docs/WORLD.md; see `vocab` for the words, `render` for the
 pixels, `captions` for the grammar. Samples are read back and scored by the strict reader
 (`strict_reader` / `strict_video_reader`: what a person sees, with fidelity figures), the
 default `read_image` / `score` / `read_video` / `score_video`. The older tolerant reader

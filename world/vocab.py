@@ -1,4 +1,4 @@
-"""The words of Shapes World and what each one means, exactly as /work/shared/WORLD.md fixes them.
+"""The words of Shapes World and what each one means, exactly as docs/WORLD.md fixes them.
 
 Every other module (renderer, captions, oracle) reads its vocabulary from here, so a word can
 never mean two things in two places. Dict order is the canonical order used for enumeration.

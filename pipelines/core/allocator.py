@@ -2,9 +2,8 @@
 
 A denoising loop allocates and frees the same large activations every forward. glibc serves
 blocks above its mmap threshold with fresh mmaps and unmaps them on free, so every forward pays
-page faults (and kernel zeroing) on tens of MB: on the 2-core CPU the shipped video model's
-forward ran 12–18 % faster once freed blocks were kept (three alternating pairs of timed runs;
-docs/BENCHMARKS.md).
+page faults (and kernel zeroing) on tens of MB; a video model's forward runs measurably faster
+once freed blocks are kept (docs/BENCHMARKS.md, "Kernels and memory").
 The process keeps its peak heap instead of shrinking after a call — what a CLI or app wants.
 """
 
@@ -21,8 +20,9 @@ _TRIM_THRESHOLD = 2**30  # free heap top kept before trimming back to the OS
 
 
 def keep_freed_memory() -> bool:
-    """Sets both glibc thresholds (setting only the trim one fixes the mmap threshold at 128 KiB
-    and made a forward 2x slower). Returns whether it applied; a no-op off glibc Linux."""
+    """Sets both glibc thresholds (setting only the trim one fixes the mmap threshold at 128 KiB,
+    which made a forward much slower; docs/BENCHMARKS.md). Returns whether it applied; a no-op off
+    glibc Linux."""
     if not sys.platform.startswith("linux"):
         return False
     try:

@@ -1,10 +1,10 @@
 """`--compile`: torch.compile a pipeline's transformer in place for a batch job.
 
-On the shipped video model a clip at 25 steps took 10.64 s compiled against 11.56 s eager
-(`python -m bench.t2v --compile`, docs/BENCHMARKS.md) after a 48 s compile: worth it over a long
-prompt file (about 50 clips to break even), not for one clip. The compile happens on a one-step
-warm-up call, so its cost shows up front with a message, and a machine that cannot compile (no C
-compiler, an unsupported op) falls back to eager with the reason instead of failing mid-batch.
+Compiling costs about a minute once and saves a little on every clip
+(`python -m bench.t2v --compile`, docs/BENCHMARKS.md): worth it over a long prompt file, not for
+one clip. The compile happens on a one-step warm-up call, so its cost shows up front with a
+message, and a machine that cannot compile (no C compiler, an unsupported op) falls back to eager
+with the reason instead of failing mid-batch.
 Caches and bottleneck sampling make per-step decisions in Python; they are refused with it.
 """
 

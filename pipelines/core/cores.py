@@ -1,10 +1,10 @@
 """Share the machine's cores among the ditkit jobs running on it, instead of letting them fight.
 
 Each torch process starts with one thread per core; two of them on the same cores oversubscribe
-them and both run several times slower (two t2i batches on 2 cores took 400 s against 11 s for
-one). A job registers itself here (an `flock`ed file in a per-user folder under the temp dir,
-released by the kernel whenever the process ends) and, before each item, sets torch's thread
-count to its share: the usable cores divided by the number of registered jobs.
+them and both run many times slower (docs/BENCHMARKS.md, "Several jobs on one machine"). A job
+registers itself here (an `flock`ed file in a per-user folder under the temp dir, released by the
+kernel whenever the process ends) and, before each item, sets torch's thread count to its share:
+the usable cores divided by the number of registered jobs.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def build_parser() -> ArgumentParser:
     add_sampling_args(p, default_steps=25, default_guidance=4.0)
     add_acceleration_args(p)
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the transformer first (about a minute once; then each clip ~8%% faster "
+                   help="torch.compile the transformer first (about a minute once, then each clip faster: see docs/BENCHMARKS.md) "
                         "on CPU): for long batch jobs; not with --cache, --bottleneck or --quality-target")
     return p
 

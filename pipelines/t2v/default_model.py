@@ -28,11 +28,12 @@ log = logging.getLogger(__name__)
 
 
 def shapes_t2v_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None, fps: int = 8,
-                        shift: float = 1.0):
+                        shift: float = 1.0, vae=None):
     """A flow-matching `TextToVideoPipeline` around a Shapes World VideoDiT with MiniLM text
-    (saved without MiniLM's weights when no encoder is passed, like `shapes_pipeline`)."""
+    (saved without MiniLM's weights when no encoder is passed, like `shapes_pipeline`), in pixel
+    space or on per-frame latents of `vae` (an `AutoencoderKL`, saved in the folder's vae/)."""
     return TextToVideoPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=shift),
-                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=text_max_length,
+                               text_encoder=text_encoder, tokenizer=tokenizer, vae=vae, text_max_length=text_max_length,
                                text_encoder_package=MINILM_PACKAGE, fps=fps)
 
 

@@ -2,10 +2,9 @@
 model continues it as a given frame (VDT's mask modelling), as Emu Video factorises the task.
 
 Why: ditkit's video models get colour, position, background and motion right but draw small
-shapes ragged at 32×32 (held-out shape 0.59 for the 2-pixel model in bench/t2v.py; the 4-pixel
-one reads lower alone), while the shipped image model draws shape right 0.95 of the time at
-64×64; a clip's look is fixed by its first frame, which the video model then
-moves. The image is drawn at the image model's own size and area-resized to the clip's frames.
+shapes ragged at 32×32, while the shipped image model draws shapes right at 64×64 (the oracle's
+reading of both: `python -m bench.t2v`, docs/BENCHMARKS.md); a clip's look is fixed by its first
+frame, which the video model then moves. The image is drawn at the image model's own size and area-resized to the clip's frames.
 """
 
 from __future__ import annotations
