@@ -5,7 +5,11 @@ from .presets import DIT_SIZES, VIDEO_DIT_PRESETS, build_dit, dit_config, video_
 from .multires import MultiResDiT, MultiResOutput
 from .transformer import DiT, DiTBlock, DiTOutput
 from .video import VideoDiT, VideoDiTBlock, VideoDiTOutput
+from .attention_window3d import Window3D
+from .voxel import devoxelize, grid_coordinates, voxelize
+from .voxel_dit import VoxelDiT, VoxelDiTBlock, VoxelDiTOutput
 
 __all__ = ["ATTENTION_BACKENDS", "Attention", "set_attention_backend", "DIT_SIZES", "build_dit",
            "dit_config", "DiT", "DiTBlock", "DiTOutput", "MultiResDiT", "MultiResOutput",
-           "VIDEO_DIT_PRESETS", "video_dit_config", "VideoDiT", "VideoDiTBlock", "VideoDiTOutput"]
+           "VIDEO_DIT_PRESETS", "video_dit_config", "VideoDiT", "VideoDiTBlock", "VideoDiTOutput",
+           "Window3D", "voxelize", "devoxelize", "grid_coordinates", "VoxelDiT", "VoxelDiTBlock", "VoxelDiTOutput"]

@@ -18,6 +18,9 @@ LAYERS = {"world": 0, "dit": 0, "gaussians": 0, "samplers": 1, "pipelines": 2, "
 SHARED = {"pipelines.core": "pipelines"}
 # may be absent, so they are imported where they are used
 OPTIONAL = {"xformers", "cache_dit", "gsplat", "bpy"}
+# command-line entry points (`python -m ...`) that live in a lower package but are the top of the
+# stack: they may use any layer (pipelines' atomic writes, batches), and nothing may import them
+ENTRY_POINTS = {"gaussians.fit"}
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -58,7 +61,8 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[st
     return found
 
 
-def check_tree(root: Path, layers: dict[str, int], shared: dict[str, str], optional=frozenset()) -> list[str]:
+def check_tree(root: Path, layers: dict[str, int], shared: dict[str, str], optional=frozenset(),
+               entry_points=frozenset()) -> list[str]:
     """Every breach of the rules in the tree under `root`, one line each (empty: none)."""
     modules = scan(root, layers)
     problems, graph = [], {m: set() for m in modules}
@@ -71,7 +75,9 @@ def check_tree(root: Path, layers: dict[str, int], shared: dict[str, str], optio
                 problems.append(f"{where}: import of {target} inside a function")
             if top not in layers:
                 continue
-            if top != here and layers[top] >= layers[here]:
+            if target in entry_points:
+                problems.append(f"{where}: imports the entry point {target}")
+            if top != here and layers[top] >= layers[here] and name not in entry_points:
                 problems.append(f"{where}: {here} (layer {layers[here]}) imports {top} (layer {layers[top]})")
             for sub, parent in shared.items():
                 if (name == sub or name.startswith(sub + ".")) and target.startswith(parent + ".") \
@@ -147,15 +153,18 @@ def test_the_checker_finds_each_kind_of_breach(tmp_path):
         "high/x.py": "def f():\n    import low.d\n    import xformers\n",  # inside a function; optional is fine
         "high/core/__init__.py": "",
         "high/core/s.py": "from ..x import f\n",               # shared machinery importing a modality
+        "low/run.py": "import high.x\n",                       # an entry point may use any layer …
+        "low/e.py": "from . import run\n",                     # … but nothing may import it
     })
-    problems = check_tree(tmp_path, {"low": 0, "high": 1}, {"high.core": "high"}, {"xformers"})
+    problems = check_tree(tmp_path, {"low": 0, "high": 1}, {"high.core": "high"}, {"xformers"}, {"low.run"})
     text = "\n".join(problems)
     assert "import cycle: low.a -> low.b -> low.c -> low.a" in text
     assert "low/d.py:1: low (layer 0) imports high (layer 1)" in text
     assert "high/x.py:2: import of low.d inside a function" in text and "xformers" not in text
     assert "high/core/s.py:1: high.core imports high.x, a modality it must not know" in text
     assert "import cycle: high.x -> low.d -> high.x" in text  # a function-level import closes a loop too
-    assert len(problems) == 5, problems
+    assert "low/e.py:1: imports the entry point low.run" in text and "low/run.py" not in text
+    assert len(problems) == 6, problems
 
 
 def test_the_checker_passes_a_clean_tree(tmp_path):
@@ -173,5 +182,5 @@ def test_package_exists(package):
 
 
 def test_the_source_tree_keeps_its_layers():
-    problems = check_tree(REPO, LAYERS, SHARED, OPTIONAL)
+    problems = check_tree(REPO, LAYERS, SHARED, OPTIONAL, ENTRY_POINTS)
     assert problems == [], "\n".join(problems)
