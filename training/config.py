@@ -49,6 +49,10 @@ class TrainConfig:
     task: str = "t2i"                            # "t2i" (images) or "t2v" (clips, VDT masks)
     # data
     resolution: int = 64                         # image side in pixels (Shapes World render size)
+    vae: str | None = None                       # a diffusers AutoencoderKL folder (or a folder with vae/): train
+                                                 # in its latent space (frozen; each batch encoded, training.latents);
+                                                 # eval and export decode through it; the model's sample_size is
+                                                 # then resolution / its downsampling, in_channels its latent channels
     low_res: int | None = None                   # a smaller side some steps train at (renders area-downsampled,
                                                  # as bottleneck sampling's middle stage sees them)
     low_res_frac: float = 0.0                    # the share of steps (whole batches) drawn at low_res
@@ -190,6 +194,8 @@ class TrainConfig:
              f"contrast_loss_weight must be >= 0, got {self.contrast_loss_weight!r}")
         need(not self.contrast_loss_weight or self.contrast_attribute is not None,
              f"contrast_loss_weight {self.contrast_loss_weight!r} needs contrast_attribute (twin batches)")
+        need(self.vae is None or (isinstance(self.vae, str) and self.vae),
+             f"vae must be null or an autoencoder folder path; got {self.vae!r}")
         need(self.init_from is None or (isinstance(self.init_from, str) and self.init_from),
              f"init_from must be null or a folder path; got {self.init_from!r}")
         need(self.transplant_from is None or (isinstance(self.transplant_from, list) and self.transplant_from

@@ -1,5 +1,8 @@
 """The training batch of one step: Shapes World images, captions (with CFG dropout), noise, sigmas.
 
+A latent run (the config's `vae`) passes its frozen autoencoder's `encode`: the rendered pixels
+are encoded before the noise is drawn, so x0 and the noise are latents of one shape.
+
 Everything random in a step is drawn from a seed derived from (config seed, step, process
 rank) — nothing from a stream that runs across steps. Why: a run resumed from a checkpoint at
 step k then sees exactly the batches an uninterrupted run would, with no data-loader state to
@@ -9,6 +12,7 @@ save, and each process of a multi-process run sees different data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,8 +27,9 @@ from .flow_matching import sample_sigmas, shift_sigmas
 
 @dataclass
 class StepBatch:
-    """x0: (B, 3, H, W) images or (B, 3, F, H, W) clips in [-1, 1]; captions: B strings ("" where
-    dropped for CFG); noise: like x0, standard normal; sigma: (B,) in (0, 1); given_mask: clips
+    """x0: (B, 3, H, W) images or (B, 3, F, H, W) clips in [-1, 1] — or, in a latent run, their
+    latents (B, C, h, w) / (B, C, F, h, w); captions: B strings ("" where dropped for CFG); noise:
+    like x0, standard normal; sigma: (B,) in (0, 1); given_mask: clips
     only, (B, F) bool, True = a frame given clean (VDT mask modelling); twins: items 2k, 2k+1 are
     contrast twins (same scene, noise and sigma; for clips the same given frames)."""
 
@@ -43,8 +48,13 @@ def step_generators(seed: int, step: int, rank: int = 0) -> tuple[np.random.Gene
     return np.random.default_rng(data_seq), torch.Generator().manual_seed(noise_seed)
 
 
-def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
-    """The batch a process trains on at `step` (1-based), a pure function of (cfg, step, rank)."""
+def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0,
+                   encode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> StepBatch:
+    """The batch a process trains on at `step` (1-based), a pure function of (cfg, step, rank).
+
+    encode: pixels → latents (a latent run's `LatentCodec.encode`, deterministic), applied to the
+    rendered images / clips before the noise is drawn in their shape.
+    """
     cfg = cfg.at_step(step)
     rng, gen = step_generators(cfg.seed, step, rank)
     given_mask = None
@@ -67,6 +77,8 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0) -> StepBatch:
                                            drop_prob=cfg.caption_drop_prob, paraphrase=cfg.paraphrase)
     if cfg.low_res_frac and torch.rand(1, generator=gen).item() < cfg.low_res_frac:  # drawn only when asked
         x0 = resize(x0, (cfg.low_res, cfg.low_res), "area")  # as bottleneck sampling's middle stage sees a scene
+    if encode is not None:
+        x0 = encode(x0)  # (B, C, h, w) or (B, C, F, h, w) latents
     # twins (contrast batches) share their caption dropout, noise and sigma: draw per pair, repeat
     group = 2 if contrast else 1
     draws = cfg.batch_size // group

@@ -2,7 +2,8 @@
 
 Samples go through the pipeline a user would get (flow-matching Euler, classifier-free guidance)
 on a fixed held-out prompt set — attribute combinations never drawn in training — and the world's
-oracle reads each image (`world.score`) or clip (`world.score_video`) back into attributes.
+strict reader (what a person sees; issue 21) reads each image (`world.score`) or clip
+(`world.score_video`) back into attributes and fidelity figures.
 """
 
 from __future__ import annotations
@@ -16,15 +17,24 @@ from .export import make_pipeline
 
 
 @torch.no_grad()
-def evaluate(transformer, text_encoder, tokenizer, cfg, batch_size: int = 16) -> dict:
-    """→ the oracle score of `cfg.eval_prompts` held-out prompts sampled with `cfg.eval_steps`
-    steps at guidance `cfg.eval_guidance`: {attribute: accuracy, "joint", "n"}.
+def evaluate(transformer, text_encoder, tokenizer, cfg, batch_size: int = 16, vae=None) -> dict:
+    """→ the strict oracle score of `cfg.eval_prompts` held-out prompts sampled with `cfg.eval_steps`
+    steps at guidance `cfg.eval_guidance`: {attribute: accuracy, "joint", "n"} and the fidelity keys.
+
+    Images (`world.score`): "template_iou" (mean best IoU of a WORLD.md template stretched to the
+    object's box), "noise" (mean background noise, RMS RGB distance 0-255), "clean" (share with
+    IoU >= 0.85 and noise <= 6), "strays" (mean stray components). Clips (`world.score_video`):
+    "shape_frames" (mean share of frames showing the prompt's shape), and over every frame
+    "template_iou", "noise", "clean_frames" (share of clean frames) and "strays".
+
+    A latent run passes its autoencoder as `vae`: samples are decoded through it, as the exported
+    pipeline decodes them, and the reader sees the decoded pixels.
 
     Images use `world.eval_prompts`, clips `world.video_eval_prompts` (all motions in turn). Each
     chunk of prompts has its own seeded generator, so a score is repeatable and does not depend
     on earlier chunks.
     """
-    pipe = make_pipeline(transformer, cfg.text_max_length, text_encoder, tokenizer, cfg.sampling_shift)
+    pipe = make_pipeline(transformer, cfg.text_max_length, text_encoder, tokenizer, cfg.sampling_shift, vae)
     pipe.set_progress_bar_config(disable=True)
     was_training = transformer.training
     transformer.eval()

@@ -1,7 +1,9 @@
 """Export a trained model as a ready pipeline folder (diffusers layout): a `TextToImagePipeline`
 for image backbones, a `TextToVideoPipeline` for `VideoDiT`.
 
-The folder holds the transformer and the flow-matching scheduler but not MiniLM: its
+The folder holds the transformer, the flow-matching scheduler and, for a latent run (the
+config's `vae`), the frozen autoencoder in `vae/` with its `scaling_factor` (and `shift_factor`),
+so the pipelines take the same VAE path as for real latent checkpoints. It does not hold MiniLM: its
 `model_index.json` names `text_encoder_package`, and `TextToImagePipeline.from_pretrained`
 loads the encoder from that package — the shipped model stays a few MiB.
 
@@ -24,23 +26,27 @@ from pipelines.t2v.default_model import shapes_t2v_pipeline
 
 from .checkpoint import find_checkpoint, load_weights, read_state
 from .config import ConfigError, TrainConfig
+from .latents import LatentCodec
 
 
-def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None, shift: float = 1.0):
+def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None, shift: float = 1.0,
+                  vae=None):
     """The flow-matching pipeline inference will use around `transformer` (image or video);
-    `shift` is the training config's `sampling_shift`."""
+    `shift` is the training config's `sampling_shift`; `vae` a latent run's autoencoder (None:
+    pixel space)."""
     build = shapes_t2v_pipeline if isinstance(transformer, VideoDiT) else shapes_pipeline
-    return build(transformer, text_max_length, text_encoder, tokenizer, shift=shift)
+    return build(transformer, text_max_length, text_encoder, tokenizer, shift=shift, vae=vae)
 
 
 def export_pipeline(transformer: torch.nn.Module, out_dir: str | Path, text_max_length: int,
-                    shift: float = 1.0) -> Path:
-    """Write the pipeline folder atomically (a reader never sees a half-written one); returns it."""
+                    shift: float = 1.0, vae=None) -> Path:
+    """Write the pipeline folder (with `vae/` when given an autoencoder) atomically (a reader
+    never sees a half-written one); returns it."""
     out_dir = Path(out_dir).resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover(out_dir, complete_marker="model_index.json")
     tmp = temp_dir_for(out_dir)
-    make_pipeline(transformer, text_max_length, shift=shift).save_pretrained(tmp, safe_serialization=True)
+    make_pipeline(transformer, text_max_length, shift=shift, vae=vae).save_pretrained(tmp, safe_serialization=True)
     _readable_by_all(tmp)
     swap_in(tmp, out_dir)
     return out_dir
@@ -56,8 +62,9 @@ def _readable_by_all(folder: Path) -> None:
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, weights: str = "ema", shift: float | None = None) -> Path:
-    """Export the latest checkpoint of a training run (`ema` or raw `model` weights); `shift`
-    overrides the recipe's sampler shift (`sampling_shift`)."""
+    """Export the latest checkpoint of a training run (`ema` or raw `model` weights), with the
+    recipe's autoencoder for a latent run; `shift` overrides the recipe's sampler shift
+    (`sampling_shift`)."""
     checkpoint = find_checkpoint(run_dir)
     if checkpoint is None:
         raise ConfigError(f"no checkpoint in {str(run_dir)!r} (expected {run_dir}/checkpoint/state.json)")
@@ -66,7 +73,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, weights: str = "ema", s
     cfg = TrainConfig.from_dict(read_state(checkpoint)["config"], source=f"{checkpoint}/state.json")
     model = cfg.build_model().eval()
     load_weights(checkpoint, model, weights)
-    return export_pipeline(model, out_dir, cfg.text_max_length, cfg.sampling_shift if shift is None else shift)
+    vae = LatentCodec.from_folder(cfg.vae).vae if cfg.vae else None
+    return export_pipeline(model, out_dir, cfg.text_max_length, cfg.sampling_shift if shift is None else shift, vae)
 
 
 def main(argv: list[str] | None = None) -> int:

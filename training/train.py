@@ -12,12 +12,18 @@ optimiser step per iteration):
     every log_every: a row in OUT/log.jsonl; every checkpoint_every: OUT/checkpoint/ (atomic);
     every eval_every and at the end: oracle score of EMA samples, EMA exported to OUT/pipeline/.
 
+A latent run (the config's `vae`: a diffusers AutoencoderKL folder) encodes each batch with the
+frozen autoencoder before the noise is drawn (`training.latents`; clips frame by frame, so VDT's
+masks cover latent frames), trains the backbone on the latents, and evaluates and exports
+through the autoencoder: samples are decoded before the strict reader sees them, and
+OUT/pipeline/ holds it in vae/, as a real latent checkpoint would.
+
 Built on `accelerate.Accelerator`, so `accelerate launch -m training.train …` runs the same
 loop on several processes / GPUs (each process draws its own batches; `batch_size` is per
 process). Mixed precision is accelerate's: with "bf16" the prepared model's forward runs under
 `torch.autocast(<device>, bfloat16)` — on CPU too; `tests/test_training.py` checks that linears
-really compute in bf16. On a CPU without bf16 instructions (avx512_bf16 / AMX) that is slower
-than float32 — 3.3x on the project machine — so the shipped CPU recipe uses "no".
+really compute in bf16. On a CPU without bf16 instructions (avx512_bf16 / AMX) that is several
+times slower than float32 (docs/BENCHMARKS.md), so the shipped CPU recipe uses "no".
 
 Re-running the same command resumes from OUT/checkpoint/ and reproduces the uninterrupted run.
 """
@@ -44,6 +50,7 @@ from .evaluate import evaluate
 from .export import export_pipeline
 from .flow_matching import flow_matching_loss
 from .init_from import init_from_saved, summarise_modules, transplant_from_saved
+from .latents import LatentCodec, check_latent_model
 from .lr_schedule import build_lr_scheduler, follow_config
 from .run_log import RunLog
 from .text_cache import TextEmbeddingCache
@@ -64,8 +71,9 @@ class TrainResult:
 
 
 def check_resumable(saved: dict, cfg: TrainConfig, out_dir: Path) -> None:
-    """A checkpoint only continues the same model; other changes (steps, intervals) are allowed."""
-    for key in ("model", "model_kwargs"):
+    """A checkpoint only continues the same model in the same space (pixels, or one autoencoder's
+    latents); other changes (steps, intervals) are allowed."""
+    for key in ("model", "model_kwargs", "vae"):
         if saved.get(key) != getattr(cfg, key):
             raise ConfigError(f"{out_dir} holds a checkpoint of a different model ({key}: {saved.get(key)!r} "
                               f"vs {getattr(cfg, key)!r}); use another --out or delete that folder")
@@ -88,6 +96,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
     main = accelerator.is_main_process
     say = echo if main else (lambda *a, **k: None)
     device = accelerator.device
+    codec = None
+    if cfg.vae:  # a latent run: the frozen autoencoder first, so a model that does not fit it stops here
+        codec = LatentCodec.from_folder(cfg.vae)
+        check_latent_model(cfg, codec)
+        codec.to(device)
+    vae = None if codec is None else codec.vae
+    encode = None if codec is None else codec.encode
 
     model = cfg.build_model().train()
     ema = EMA(model, cfg.ema_decay)
@@ -159,8 +174,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
     def evaluate_and_export() -> None:
         if main:
             t0 = time.perf_counter()
-            score = evaluate(ema.model, text_cache.text_encoder, text_cache.tokenizer, cfg)
-            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sampling_shift)
+            score = evaluate(ema.model, text_cache.text_encoder, text_cache.tokenizer, cfg, vae=vae)
+            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sampling_shift, vae)
             row = {"kind": "eval", "step": step, **score, "eval_s": round(time.perf_counter() - t0, 2)}
             log.write(row)
             result.last_eval = row
@@ -171,13 +186,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
     if step >= stop:
         say(f"nothing to do: checkpoint is at step {step}, stop is {stop}")
         if main and not (out_dir / PIPELINE / "model_index.json").is_file():
-            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sampling_shift)
+            export_pipeline(ema.model, out_dir / PIPELINE, cfg.text_max_length, cfg.sampling_shift, vae)
         return result
 
     while step < stop:
         step += 1
         t0 = time.perf_counter()
-        batch = batch_for_step(cfg, step, accelerator.process_index)
+        batch = batch_for_step(cfg, step, accelerator.process_index, encode)
         cond = text_cache.lookup(batch.captions, device)
         given = None if batch.given_mask is None else batch.given_mask.to(device)
         now = cfg.at_step(step)  # the recipe's stage in force
@@ -231,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.max_steps is not None and args.max_steps <= 0:
             raise ConfigError(f"--max-steps must be positive, got {args.max_steps}")
         cfg = load_config(args.config)
-        keep_freed_memory()  # a training step frees and re-allocates the same activations (t2v: ~15 % faster)
+        keep_freed_memory()  # a training step frees and re-allocates the same activations (docs/BENCHMARKS.md)
         train(cfg, args.out, max_steps=args.max_steps, echo=lambda *a: print(*a, flush=True))
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -22,14 +22,16 @@ SHIPPED_T2I = Path(__file__).resolve().parents[1] / "models" / "shapes-t2i"
 log = logging.getLogger(__name__)
 
 
-def shapes_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None, shift: float = 1.0):
-    """A flow-matching `TextToImagePipeline` around a Shapes World transformer with MiniLM text.
+def shapes_pipeline(transformer, text_max_length: int = 32, text_encoder=None, tokenizer=None, shift: float = 1.0,
+                    vae=None):
+    """A flow-matching `TextToImagePipeline` around a Shapes World transformer with MiniLM text,
+    in pixel space, or in the latent space of `vae` (an `AutoencoderKL`, saved in the folder's vae/).
 
     Without an encoder the saved folder names MiniLM's package instead of holding its weights,
     and `from_pretrained` brings it back; the training export and the stand-in both build this.
     """
     return TextToImagePipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=shift),
-                               text_encoder=text_encoder, tokenizer=tokenizer, text_max_length=text_max_length,
+                               text_encoder=text_encoder, tokenizer=tokenizer, vae=vae, text_max_length=text_max_length,
                                text_encoder_package=MINILM_PACKAGE)
 
 
