@@ -7,13 +7,17 @@ DBCache with its TaylorSeer calibrator) — one run, the same prompts and seeds 
                           [--prompts 16] [--clips 8] [--repeats 2] [--methods cg-taylor,...]
                           [--no-peers] [--out-dir bench/results]
     python -m bench.cache --quick      # a seconds-long smoke run on tiny random models
+    python -m bench.cache --only t2i --prompts 16 --quality-only   # quality columns only (a busy machine)
 
 Per row: wall time over all prompts (the fastest of --repeats passes, each pass running every row in
 turn, so drift on a shared machine reaches all rows alike); speed-up against the uncached
 row of this run; the fraction of block evaluations skipped (ours: `samplers.stats`; peers and
 bottleneck: blocks whose MLP did not run, counted by hooks); PSNR and SSIM against the uncached
-output of the same seed (clips: PSNR per clip, SSIM averaged over frames); the oracle's accuracy,
-joint and per attribute (motion too for clips). "bottleneck + best" pairs bottleneck sampling with
+output of the same seed (clips: PSNR per clip, SSIM averaged over frames); beside them the strict
+reader's (`world.score` / `world.score_video`) joint accuracy, share of clean samples (template IoU
+>= 0.85 and background noise <= 6; clips: the share of clean frames, and the share of frames that
+show the prompt's shape) and mean template IoU; then its accuracy per attribute (motion too for
+clips). "bottleneck + best" pairs bottleneck sampling with
 the fastest of our caches whose PSNR stays above --psnr-floor. The uncached row runs again at the
 end: its time against the first shows how steady the machine was, and speed-ups are taken against
 the faster of the two. Writes a table per model to stdout, and to --out-dir a PNG of speed-up
@@ -40,7 +44,7 @@ import samplers
 import world
 from bench.cache_methods import (BlockCounter, Setting, bottleneck_settings, cache_dit_settings, diffusers_settings,
                                  our_cache_settings)
-from bench.common import markdown_table, score_row, to_uint8, torch_threads
+from bench.common import cells, headers, markdown_table, quality_columns, to_uint8, torch_threads
 from bench.pareto import matched_speedup, pareto_front, plot
 from bench.tiny_models import tiny_t2i, tiny_t2v
 from pipelines.core.allocator import keep_freed_memory
@@ -75,6 +79,9 @@ def parse_args(argv=None):
     parser.add_argument("--no-peers", action="store_true", help="ditkit's methods only")
     parser.add_argument("--out-dir", default=None, help="plots and JSON (default bench/results; --quick: a temp dir)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--quality-only", action="store_true",
+                        help="one pass, and the table leaves out time and speed-up (and the speed-up front and "
+                             "matched comparison): for a machine busy with other work, where times mean nothing")
     parser.add_argument("--quick", action="store_true", help="tiny random models, 6 steps, 2 prompts, one "
                                                              "strength per method: a smoke run")
     args = parser.parse_args(argv)
@@ -88,6 +95,8 @@ def parse_args(argv=None):
             parser.error(f"--methods: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(choices)}")
     if args.quick:
         args.steps, args.prompts, args.clips, args.batch, args.repeats = 6, 2, 2, 2, 2
+    if args.quality_only:
+        args.repeats = 1
         args.threads = args.threads or 1  # a smoke run should not crowd the machine
     if args.out_dir is None:
         args.out_dir = (Path(tempfile.gettempdir()) / "ditkit-cache-quick") if args.quick else \
@@ -334,14 +343,20 @@ def print_table(task: Task, rows: list[dict], args) -> None:
     params = sum(p.numel() for p in task.pipe.transformer.parameters()) / 1e6
     print(f"\n## {task.name}: {model}  {len(task.prompts)} prompts ({args.split})  steps={args.steps} "
           f"cfg={args.guidance} batch={args.batch} threads={torch.get_num_threads()} repeats={args.repeats}  "
-          f"params={params:.2f}M\n")
-    headers = ["method", "family", "time s", "speed-up", "skipped", "PSNR dB", "SSIM", *task.attributes, "joint"]
-    print(markdown_table(headers, [
-        [r["name"], r["family"], f"{r['time']:.2f}", f"{r['speedup']:.2f}x", f"{r['skipped']:.0%}", f"{r['psnr']:.1f}",
-         f"{r['ssim']:.3f}", *score_row(r["oracle"], task.attributes)] for r in ok]))
+          f"params={params:.2f}M{'  (quality only: no timing)' if getattr(args, 'quality_only', False) else ''}\n")
+    quality = quality_columns(video=task.name == "t2v")
+    attributes = tuple((a, a, ".2f") for a in task.attributes)
+    timing = not getattr(args, "quality_only", False)
+    print(markdown_table(["method", "family", *(["time s", "speed-up"] if timing else []), "skipped", "PSNR dB", "SSIM",
+                          *headers(quality), *headers(attributes)], [
+        [r["name"], r["family"], *([f"{r['time']:.2f}", f"{r['speedup']:.2f}x"] if timing else []), f"{r['skipped']:.0%}",
+         f"{r['psnr']:.1f}", f"{r['ssim']:.3f}", *cells(r["oracle"], quality), *cells(r["oracle"], attributes)]
+        for r in ok]))
     for r in rows:
         if "error" in r:
             print(f"- {r['name']} ({r['family']}): {r['error']}")
+    if not timing:
+        return
     ranked = [r for r in ok if r["name"] != REPEAT]
     front = pareto_front([(r["speedup"], r["psnr"]) for r in ranked])
     print("\nPareto front (speed-up vs PSNR): " + "  ->  ".join(
@@ -370,7 +385,7 @@ def run(args: argparse.Namespace) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {"steps": args.steps, "guidance": args.guidance, "split": args.split, "batch": args.batch,
               "repeats": args.repeats,
-              "threads": torch.get_num_threads(), "quick": args.quick, "models": {}}
+              "threads": torch.get_num_threads(), "quick": args.quick, "quality_only": args.quality_only, "models": {}}
     for name, make in (("t2i", t2i_task), ("t2v", t2v_task)):
         if args.only not in (None, name):
             continue
@@ -378,12 +393,13 @@ def run(args: argparse.Namespace) -> None:
         rows = benchmark(task, args)
         print_table(task, rows, args)
         ok = [r for r in rows if "error" not in r and r["name"] != REPEAT]
-        plot(ok, out_dir / f"cache_{name}.png", f"{name}: {args.steps} steps, cfg {args.guidance}")
+        if not args.quality_only:  # speed-up on x: not drawn from one pass on a busy machine
+            plot(ok, out_dir / f"cache_{name}.png", f"{name}: {args.steps} steps, cfg {args.guidance}")
         report["models"][name] = {"model": getattr(args, f"{name}_model") or ("tiny" if args.quick else "shipped"),
                                   "prompts": task.prompts, "rows": rows}
         del task
     (out_dir / "cache.json").write_text(json.dumps(report, indent=1))
-    print(f"\nwrote {out_dir / 'cache.json'} and cache_*.png", file=sys.stderr)
+    print(f"\nwrote {out_dir / 'cache.json'}{'' if args.quality_only else ' and cache_*.png'}", file=sys.stderr)
 
 
 if __name__ == "__main__":

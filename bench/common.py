@@ -1,4 +1,5 @@
-"""What the benchmarks share: wall-clock timing, peak memory, oracle scoring and table printing.
+"""What the benchmarks share: wall-clock timing, peak memory, oracle scoring (the strict reader's
+accuracy and fidelity columns) and table printing.
 
 Run as modules from the repository root (`python -m bench.x`); each imports this as `bench.common`.
 """
@@ -94,6 +95,38 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 def score_row(scores: dict, attributes: Sequence[str]) -> list[str]:
     """An oracle result ({attribute: accuracy or None, 'joint', 'n'}) → table cells."""
     return [("—" if scores.get(a) is None else f"{scores[a]:.2f}") for a in (*attributes, "joint")]
+
+
+# The strict reader's fidelity figures, as table columns: (result key, header, format).
+# Images: `world.score`; clips: `world.score_video` (frames: every frame of every clip).
+IMAGE_FIDELITY = (("template_iou", "template IoU", ".2f"), ("noise", "noise", ".1f"),
+                  ("clean", "clean", ".2f"), ("strays", "strays", ".2f"))
+CLIP_FIDELITY = (("shape_frames", "shape frames", ".2f"), ("template_iou", "template IoU", ".2f"),
+                 ("noise", "noise", ".1f"), ("clean_frames", "clean frames", ".2f"), ("strays", "strays", ".2f"))
+# What the acceleration tables show beside PSNR: the strict joint, the share clean, template IoU.
+IMAGE_QUALITY = (("joint", "joint", ".2f"), ("clean", "clean", ".2f"), ("template_iou", "template IoU", ".2f"))
+CLIP_QUALITY = (("joint", "joint", ".2f"), ("shape_frames", "shape frames", ".2f"),
+                ("clean_frames", "clean frames", ".2f"), ("template_iou", "template IoU", ".2f"))
+
+
+def fidelity_columns(video: bool) -> tuple[tuple[str, str, str], ...]:
+    """The fidelity columns of a t2i (False) or t2v (True) oracle table."""
+    return CLIP_FIDELITY if video else IMAGE_FIDELITY
+
+
+def quality_columns(video: bool) -> tuple[tuple[str, str, str], ...]:
+    """The columns an acceleration table shows beside PSNR: strict joint, clean, template IoU."""
+    return CLIP_QUALITY if video else IMAGE_QUALITY
+
+
+def cells(scores: dict, columns: Sequence[tuple[str, str, str]]) -> list[str]:
+    """An oracle result → one cell per (key, header, format) column; '—' where a key is missing or None
+    (no prompt states it, or a result from before the strict reader)."""
+    return [("—" if scores.get(key) is None else format(scores[key], fmt)) for key, _, fmt in columns]
+
+
+def headers(columns: Sequence[tuple[str, str, str]]) -> list[str]:
+    return [header for _, header, _ in columns]
 
 
 # ---------------------------------------------------------------- tables

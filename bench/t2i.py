@@ -1,7 +1,17 @@
 """Benchmark the text-to-image pipeline: latency, peak memory, backbone throughput vs the machine's
 matmul peak, and oracle quality — all measured side by side in one run.
 
-    python -m bench.t2i [--model PATH] [--steps 25] [--prompts 64] [--threads N]
+    python -m bench.t2i [--model PATH] [--steps 25] [--prompts 64] [--threads N] [--quality-only]
+
+Quality is read by the strict reader (`world.score`: what a person sees) on
+`world.eval_prompts(n, "heldout")` — combinations training never showed — and on `"any"`, one row
+each: accuracy per attribute over the prompts that state it, joint (every attribute right), and
+the fidelity figures: mean template IoU (the best WORLD.md template stretched to the object's
+box), background noise (RMS RGB distance, 0-255, of the pixels away from the object), the share
+of clean images (IoU >= 0.85 and noise <= 6) and the mean number of stray components.
+--quality-only skips the timing and memory rows (for a machine busy with other work, where
+times would mean nothing). --grid-dir DIR writes what was scored, each image with its prompt, as
+one grid per split (`pipelines.t2i.sample_grid.grid_image`), to look at before believing numbers.
 """
 
 from __future__ import annotations
@@ -9,15 +19,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 import world
-from bench.common import peak_rss_mb, timed
+from bench.common import cells, fidelity_columns, headers, markdown_table, peak_rss_mb, score_row, timed
 from pipelines.core.allocator import keep_freed_memory
 from pipelines.core.cli import quiet_libraries
 from pipelines.t2i import load_t2i_pipeline
+from pipelines.t2i.sample_grid import grid_image
+from world.oracle import ATTRIBUTES
 
 
 def matmul_peak_gflops(dtype: torch.dtype, n: int = 1024, seconds: float = 1.5) -> float:
@@ -41,7 +55,7 @@ def forward_flops(pipe, height: int, width: int) -> float:
     return counter.get_total_flops()
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None)
     parser.add_argument("--steps", type=int, default=25)
@@ -49,7 +63,9 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=64, help="oracle prompts per split")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
+    parser.add_argument("--quality-only", action="store_true", help="the oracle table only: no timing or memory")
+    parser.add_argument("--grid-dir", default=None, help="write the scored images as grids, one PNG per split")
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -61,6 +77,34 @@ def main() -> None:
     gen = lambda s: torch.Generator().manual_seed(s)
     call = lambda prompts, seed=0: pipe(prompts, num_inference_steps=args.steps, guidance_scale=args.guidance,
                                         generator=gen(seed), output_type="np")
+    timing = None if args.quality_only else timing_table(pipe, call, args)  # before scoring: RSS as loaded
+    scores = {}
+    for split in ("heldout", "any"):
+        prompts = world.eval_prompts(args.prompts, split, seed=0)
+        images = []
+        for i in range(0, len(prompts), 16):
+            images.extend(world.tensor_to_images(torch.from_numpy(call(prompts[i:i + 16], seed=i).images)
+                                                 .permute(0, 3, 1, 2) * 2 - 1))
+        scores[split] = world.score(prompts, images)
+        if args.grid_dir:
+            Path(args.grid_dir).mkdir(parents=True, exist_ok=True)
+            grid_image([Image.fromarray(im) for im in images], prompts, columns=8).save(
+                Path(args.grid_dir) / f"t2i_{split}.png")
+
+    print(f"model: {args.model or 'shipped default'}  {size}x{size}  steps={args.steps} cfg={args.guidance} "
+          f"threads={torch.get_num_threads()}  params={sum(p.numel() for p in pipe.transformer.parameters()) / 1e6:.2f}M")
+    if timing is not None:
+        print()
+        print(timing)
+    print()
+    columns = fidelity_columns(video=False)
+    print(markdown_table(["prompts", "n", *ATTRIBUTES, "joint", *headers(columns)],
+                         [[split, s["n"], *score_row(s, ATTRIBUTES), *cells(s, columns)] for split, s in scores.items()]))
+
+
+def timing_table(pipe, call, args) -> str:
+    """Latency, peak memory and backbone throughput against this machine's matmul peak."""
+    size = pipe.native_size
     rss_loaded = peak_rss_mb()
     call("a red circle")  # warm-up
     one = timed(lambda: call("a large red circle in the top left on a white background"), args.repeats)
@@ -73,32 +117,15 @@ def main() -> None:
     flops = forward_flops(pipe, size, size)
     achieved = flops * forwards / statistics.median(one) / 1e9
     peak_bf16, peak_fp32 = matmul_peak_gflops(torch.bfloat16), matmul_peak_gflops(torch.float32)
-
-    scores = {}
-    for split in ("heldout", "any"):
-        prompts = world.eval_prompts(args.prompts, split, seed=0)
-        images = []
-        for i in range(0, len(prompts), 16):
-            images.extend(world.tensor_to_images(torch.from_numpy(call(prompts[i:i + 16], seed=i).images)
-                                                 .permute(0, 3, 1, 2) * 2 - 1))
-        scores[split] = world.score(prompts, images)
-
-    print(f"model: {args.model or 'shipped default'}  {size}x{size}  steps={args.steps} cfg={args.guidance} "
-          f"threads={torch.get_num_threads()}  params={sum(p.numel() for p in pipe.transformer.parameters()) / 1e6:.2f}M")
-    print()
-    print("| measure | value |")
-    print("|---|---|")
-    print(f"| 1 image, median of {args.repeats} | {statistics.median(one):.3f} s |")
-    print(f"| batch of 16 | {statistics.median(sixteen):.2f} s ({statistics.median(sixteen) / 16:.3f} s/image) |")
-    print(f"| peak RSS: loaded / after 1 image / after batch 16 | {rss_loaded:.0f} / {rss_one:.0f} / {rss_batch:.0f} MB |")
-    print(f"| backbone forward (batch 1) | {flops / 1e9:.3f} GFLOP |")
-    print(f"| backbone achieved, 1 image | {achieved:.1f} GFLOP/s |")
-    print(f"| matmul peak bf16 / fp32 (1024², same run) | {peak_bf16:.1f} / {peak_fp32:.1f} GFLOP/s |")
-    print(f"| achieved / bf16 peak | {achieved / peak_bf16:.2f} |")
-    print(f"| achieved / fp32 peak | {achieved / peak_fp32:.2f} |")
-    for split, s in scores.items():
-        parts = " ".join(f"{k}={v:.3f}" for k, v in s.items() if isinstance(v, float))
-        print(f"| oracle, {split} prompts (n={s['n']}) | {parts} |")
+    return markdown_table(["measure", "value"], [
+        [f"1 image, median of {args.repeats}", f"{statistics.median(one):.3f} s"],
+        ["batch of 16", f"{statistics.median(sixteen):.2f} s ({statistics.median(sixteen) / 16:.3f} s/image)"],
+        ["peak RSS: loaded / after 1 image / after batch 16", f"{rss_loaded:.0f} / {rss_one:.0f} / {rss_batch:.0f} MB"],
+        ["backbone forward (batch 1)", f"{flops / 1e9:.3f} GFLOP"],
+        ["backbone achieved, 1 image", f"{achieved:.1f} GFLOP/s"],
+        ["matmul peak bf16 / fp32 (1024², same run)", f"{peak_bf16:.1f} / {peak_fp32:.1f} GFLOP/s"],
+        ["achieved / bf16 peak", f"{achieved / peak_bf16:.2f}"],
+        ["achieved / fp32 peak", f"{achieved / peak_fp32:.2f}"]])
 
 
 if __name__ == "__main__":

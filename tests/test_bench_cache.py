@@ -17,13 +17,13 @@ ATTRIBUTES = ("colour", "shape")
 def row(name, family, speedup, psnr, **extra):
     return {"name": name, "family": family, "knobs": {}, "time": 2.0 / speedup, "speedup": speedup,
             "skipped": 0.25, "skipped_counted": 0.25, "psnr": psnr, "ssim": 0.95,
-            "oracle": {"colour": 0.5, "shape": None, "joint": 0.25}, **extra}
+            "oracle": {"colour": 0.5, "shape": None, "joint": 0.25, "clean": 0.125, "template_iou": 0.8125}, **extra}
 
 
-def printed_table(rows, capsys) -> str:
+def printed_table(rows, capsys, quality_only=False) -> str:
     task = cache.Task("t2i", SimpleNamespace(transformer=torch.nn.Linear(4, 4)), ["a", "b"], ATTRIBUTES,
                       call=None, score=None)
-    args = SimpleNamespace(quick=True, split="any", steps=6, guidance=4.0, batch=2, repeats=2)
+    args = SimpleNamespace(quick=True, split="any", steps=6, guidance=4.0, batch=2, repeats=2, quality_only=quality_only)
     cache.print_table(task, rows, args)
     return capsys.readouterr().out
 
@@ -37,16 +37,18 @@ def test_table_front_and_matched_speedup_on_synthetic_rows(capsys):
     out = printed_table(rows, capsys)
     lines = out.splitlines()
     assert "## t2i: tiny random (--quick)  2 prompts (any)  steps=6 cfg=4.0 batch=2" in out
-    header = "| method | family | time s | speed-up | skipped | PSNR dB | SSIM | colour | shape | joint |"
+    # the strict joint, share clean and template IoU beside PSNR, then the attributes
+    header = ("| method | family | time s | speed-up | skipped | PSNR dB | SSIM | joint | clean | template IoU | colour "
+              "| shape |")
     table = lines[lines.index(header):]
     table = table[:next(i for i, line in enumerate(table) if not line.startswith("|"))]
     assert table[2:] == [  # every row that ran, in order; the failed one is listed below instead
-        "| none (uncached) | baseline | 2.00 | 1.00x | 25% | 100.0 | 0.950 | 0.50 | — | 0.25 |",
-        "| a | ours | 1.33 | 1.50x | 25% | 40.0 | 0.950 | 0.50 | — | 0.25 |",
-        "| b | ours | 1.00 | 2.00x | 25% | 30.0 | 0.950 | 0.50 | — | 0.25 |",
-        "| diffusers p1 | diffusers | 1.43 | 1.40x | 25% | 35.0 | 0.950 | 0.50 | — | 0.25 |",
-        "| cache-dit p2 | cache-dit | 0.80 | 2.50x | 25% | 25.0 | 0.950 | 0.50 | — | 0.25 |",
-        f"| {cache.REPEAT} | baseline | 1.82 | 1.10x | 25% | 100.0 | 0.950 | 0.50 | — | 0.25 |"]
+        "| none (uncached) | baseline | 2.00 | 1.00x | 25% | 100.0 | 0.950 | 0.25 | 0.12 | 0.81 | 0.50 | — |",
+        "| a | ours | 1.33 | 1.50x | 25% | 40.0 | 0.950 | 0.25 | 0.12 | 0.81 | 0.50 | — |",
+        "| b | ours | 1.00 | 2.00x | 25% | 30.0 | 0.950 | 0.25 | 0.12 | 0.81 | 0.50 | — |",
+        "| diffusers p1 | diffusers | 1.43 | 1.40x | 25% | 35.0 | 0.950 | 0.25 | 0.12 | 0.81 | 0.50 | — |",
+        "| cache-dit p2 | cache-dit | 0.80 | 2.50x | 25% | 25.0 | 0.950 | 0.25 | 0.12 | 0.81 | 0.50 | — |",
+        f"| {cache.REPEAT} | baseline | 1.82 | 1.10x | 25% | 100.0 | 0.950 | 0.25 | 0.12 | 0.81 | 0.50 | — |"]
     assert "- diffusers p3 (diffusers): not attached: TypeError: no" in lines
     # the repeated uncached run is kept off the front; p1 is dominated by a
     assert ("Pareto front (speed-up vs PSNR): none (uncached) (1.00x, 100.0 dB)  ->  a (1.50x, 40.0 dB)  ->  "
@@ -62,6 +64,16 @@ def test_without_peers_there_is_no_matched_speedup_section(capsys):
     out = printed_table([row("none (uncached)", "baseline", 1.0, 100.0), row("a", "ours", 1.5, 40.0)], capsys)
     assert "| a | ours |" in out and "Pareto front" in out
     assert "Matched speed-up" not in out and "ours ahead" not in out
+
+
+def test_quality_only_table_leaves_out_every_timing_figure(capsys):
+    out = printed_table([row("none (uncached)", "baseline", 1.0, 100.0), row("a", "ours", 1.5, 40.0),
+                         row("diffusers p1", "diffusers", 1.4, 35.0)], capsys, quality_only=True)
+    assert "(quality only: no timing)" in out
+    assert ("| method | family | skipped | PSNR dB | SSIM | joint | clean | template IoU | colour | shape |"
+            in out.splitlines())
+    assert "| a | ours | 25% | 40.0 | 0.950 | 0.25 | 0.12 | 0.81 | 0.50 | — |" in out.splitlines()
+    assert "Pareto front" not in out and "Matched speed-up" not in out and "x |" not in out
 
 
 def test_quick_run_without_peers_writes_the_report(tmp_path, capsys):

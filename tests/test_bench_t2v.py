@@ -29,10 +29,23 @@ def test_quick_run_without_acceleration_scores_the_plain_splits_only(capsys):
     rows = table_rows(capsys.readouterr().out)
     assert not [r for r in rows if "alternating" in r]
     assert [r.split("|")[1].strip() for r in rows if r.startswith(("| heldout", "| any"))] == ["heldout", "any"]
-    header = next(r for r in rows if r.startswith("| prompts"))
-    assert header.split("|")[-2].strip() == "last shape", header
+    header = [c.strip() for c in next(r for r in rows if r.startswith("| prompts")).split("|")[1:-1]]
+    # the strict reader's figures follow the joint: no tolerant last-frame column any more
+    assert header[header.index("joint"):] == ["joint", "shape frames", "template IoU", "noise", "clean frames",
+                                              "strays"], header
     for row in (r for r in rows if r.startswith(("| heldout", "| any"))):
-        assert 0.0 <= float(row.split("|")[-2]) <= 1.0, row
+        values = dict(zip(header, (c.strip() for c in row.split("|")[1:-1])))
+        for share in ("joint", "shape frames", "template IoU", "clean frames"):
+            assert 0.0 <= float(values[share]) <= 1.0, row
+        assert float(values["noise"]) >= 0.0 and float(values["strays"]) >= 0.0, row
+
+
+def test_quality_only_skips_the_timing_rows_and_grid_dir_writes_the_strips(tmp_path, capsys):
+    t2v.main(["--quick", "--quality-only", "--grid-dir", str(tmp_path)])
+    rows = table_rows(capsys.readouterr().out)
+    assert not [r for r in rows if r.startswith(("| measure", "| 1 clip", "| peak RSS"))], rows
+    assert [r.split("|")[1].strip() for r in rows if r.startswith(("| heldout", "| any"))] == ["heldout", "any"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t2v_any.png", "t2v_heldout.png"]
 
 
 @pytest.mark.parametrize("argv, message", [

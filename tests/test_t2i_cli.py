@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -158,6 +159,29 @@ def test_sample_grid_tiles_every_prompt(tiny_t2i_dir, tmp_path, capsys):
     assert grid.size == (2 * 150, 2 * (16 + 4 * 11 + 8))  # 2 columns x 2 rows of 8x8 images at 2x
     assert grid_main(["--model", str(tiny_t2i_dir), "--prompts", str(tmp_path / "none.txt"),
                       "--out", str(out)]) == 2
+
+
+def test_sample_grid_reference_draws_the_world_render_of_each_prompt(tmp_path, capsys):
+    """--reference loads no model: each cell is Shapes World's render of its prompt (the strict
+    reader reads it back as the prompt says), unstated attributes drawn with the defaults, and a
+    prompt outside the grammar a grey cell."""
+    import world
+    from pipelines.t2i.sample_grid import REFERENCE_DEFAULTS, main as grid_main, reference_image
+
+    prompt = "a small blue triangle in the top right on a black background"
+    assert dict(world.read_image(np.asarray(reference_image(prompt)))) == world.parse_caption(prompt)
+    assert dict(world.read_image(np.asarray(reference_image("a red cross")))) == {
+        "colour": "red", "shape": "cross", **REFERENCE_DEFAULTS}
+    assert (np.asarray(reference_image("a teapot")) == 200).all()
+    prompts = tmp_path / "p.txt"
+    prompts.write_text(f"{prompt}\na red cross\na teapot\n", encoding="utf-8")
+    out = tmp_path / "reference.png"
+    assert grid_main(["--reference", "--prompts", str(prompts), "--out", str(out), "--columns", "3",
+                      "--model", str(tmp_path / "no-model-here")]) == 0
+    assert Image.open(out).size == (3 * 150, 128 + 4 * 11 + 8)  # one row of 64x64 renders at 2x
+    assert "3 reference renders" in capsys.readouterr().out
+    assert grid_main(["--reference", "--reference-size", "16", "--prompts", str(prompts), "--out", str(out),
+                      "--overwrite"]) == 2
 
 
 def test_fresh_process_loads_a_saved_multires_pipeline(tmp_path, minilm):

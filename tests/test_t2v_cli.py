@@ -402,3 +402,26 @@ def test_first_frame_model_from_a_folder_starts_each_clip(tiny_t2v_dir, tiny_t2i
     want = pipe("a red circle moving left", num_frames=3, num_inference_steps=2,
                 generator=torch.Generator().manual_seed(4)).frames[0]
     assert np.abs(image.astype(int) - np.round(want * 255).astype(int)).max() <= 1
+
+
+def test_clip_strip_one_row_per_clip_beside_its_reference(tiny_t2v_dir, tmp_path, capsys):
+    """pipelines.t2v.clip_strip: a row per prompt (its label, the shown frames, the reference's
+    frames), the reference read back by the strict reader as its prompt says."""
+    import world
+    from pipelines.t2v.clip_strip import main as strip_main, reference_clip, shown_frames
+
+    prompt = "a large red square in the left moving right on a black background"
+    reference = reference_clip(prompt, 16, 32)
+    assert dict(world.read_video(reference)) == world.parse_video_caption(prompt)
+    assert reference_clip("a teapot moving left", 16, 32) is None
+    assert reference_clip("a red circle spinning", 16, 32) is None  # circles do not spin
+    assert shown_frames(16, 8) == [0, 2, 4, 6, 9, 11, 13, 15] and shown_frames(4, 8) == [0, 1, 2, 3]
+    prompts = tmp_path / "p.txt"
+    prompts.write_text(f"{prompt}\na blue circle growing\n", encoding="utf-8")
+    out = tmp_path / "strip.png"
+    assert strip_main(["--model", str(tiny_t2v_dir), "--prompts", str(prompts), "--out", str(out), "--steps", "2",
+                       "--frames-shown", "3"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    # 3 frames of 8x8 at 2x (+2 px apart) twice, 16 px between; a 28-px heading, rows of 2 lines + 16 px + 10
+    assert Image.open(out).size == (2 * 3 * 18 + 16 + 8, 28 + 2 * (22 + 16 + 10))
+    assert strip_main(["--model", str(tiny_t2v_dir), "--prompts", str(prompts), "--out", str(out)]) == 2
