@@ -19,7 +19,7 @@ from .models import default_registry
 
 
 def parse_args(argv=None):
-    p = ArgumentParser(prog="python -m apps", description="ditkit's Gradio app: text to image and video.")
+    p = ArgumentParser(prog="python -m apps", description="ditkit's Gradio app: text to image, video and 3D.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: the network)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; a busy port is an error)")

@@ -1,5 +1,5 @@
-"""The Gradio app: a tab per pipeline (text to image, text to video), a gallery of this session's
-results, and the named API endpoints `/t2i` and `/t2v`.
+"""The Gradio app: a tab per pipeline (text to image, text to video, text to 3D), a gallery of this
+session's images and clips, and the named API endpoints `/t2i`, `/t2v` and `/t23d`.
 
 Layout only: the handlers (`apps.handlers`) do the work. Every endpoint's first parameter is the
 prompt and every other one has the widget's value as its default, so
@@ -14,13 +14,16 @@ import random
 from dataclasses import dataclass
 
 import gradio as gr
+import numpy as np
 
 import world
 from pipelines.core import inputs
 from samplers import METHODS, make_config, method_knobs
 
-from .handlers import DEFAULT_GUIDANCE, DEFAULT_STEPS, Handlers
-from .models import ModelRegistry, default_registry
+from world.shapes3d import caption3d, split_specs3d
+
+from .handlers import DEFAULT_GUIDANCE, DEFAULT_POINTS, DEFAULT_STEPS, MAX_POINTS, MIN_POINTS, Handlers
+from .models import ModelRegistry, default_registry, t23d_not_shipped
 
 MAX_HISTORY = 48  # results kept in a session's gallery
 EXAMPLES = 8  # example prompts per tab
@@ -35,31 +38,35 @@ CSS = """
 
 @dataclass
 class Form:
-    """The widgets both tabs share, in the order the endpoints take them (after the size widgets)."""
+    """The widgets the tabs share, in the order the endpoints take them (after the size widgets)."""
 
     prompt: gr.Textbox
     negative_prompt: gr.Textbox
     seed: gr.Number
     steps: gr.Slider
     guidance: gr.Slider
-    sizes: list  # t2v: frames, height, width; t2i: height, width
+    sizes: list  # t2v: frames, height, width; t2i: height, width; t23d: points
     model: gr.Dropdown
     method: gr.Dropdown
     threshold: gr.Slider
     interval: gr.Slider
-    bottleneck: gr.Checkbox
+    bottleneck: gr.Checkbox | None  # None where it does not apply (point clouds have no image grid)
     generate: gr.Button
 
     @property
     def inputs(self) -> list:
         return [self.prompt, self.negative_prompt, self.seed, self.steps, self.guidance, *self.sizes, self.model,
-                self.method, self.threshold, self.interval, self.bottleneck]
+                self.method, self.threshold, self.interval, *([self.bottleneck] if self.bottleneck else [])]
 
 
 # ---------------------------------------------------------------- widgets
 
 def size_sliders(kind: str) -> list:
-    """0 means the model's own size (frames: its default count); the model checks its grid."""
+    """0 means the model's own size (frames: its default count); the model checks its grid.
+    Text to 3D: the number of points instead."""
+    if kind == "t23d":
+        return [gr.Slider(MIN_POINTS, MAX_POINTS, DEFAULT_POINTS, step=256, label="Points",
+                          info="points in the cloud; the mesh is made from them")]
     sliders = []
     if kind == "t2v":
         sliders.append(gr.Slider(0, 64, 0, step=1, label="Frames", info="0: the model's default"))
@@ -70,16 +77,17 @@ def size_sliders(kind: str) -> list:
 
 
 def acceleration_widgets(kind: str) -> tuple:
-    """Method, its knobs (shown when the method takes them) and bottleneck sampling."""
+    """Method, its knobs (shown when the method takes them) and bottleneck sampling (not for 3D: None)."""
     with gr.Accordion("Acceleration", open=False):
-        gr.Markdown("Training-free: cache the transformer's blocks between steps, or sample the middle steps "
-                    "at a lower resolution. The report under the result shows the measured speed-up.")
+        gr.Markdown("Training-free: cache the transformer's blocks between steps"
+                    + (". " if kind == "t23d" else ", or sample the middle steps at a lower resolution. ")
+                    + "The report under the result shows the measured speed-up.")
         method = gr.Dropdown(list(METHODS), value="none", label="Caching method", elem_id=f"{kind}-method")
         threshold = gr.Slider(0.0, 0.5, inputs.DEFAULT_THRESHOLD, step=0.01, label="Threshold", visible=False,
                               info="reuse cached blocks while the change stays below this")
         interval = gr.Slider(1, 10, 2, step=1, label="Interval", visible=False, info="a full step every N steps")
-        bottleneck = gr.Checkbox(False, label="Bottleneck sampling",
-                                 info="flow-matching models: middle steps at 5/8 size")
+        bottleneck = None if kind == "t23d" else gr.Checkbox(False, label="Bottleneck sampling",
+                                                             info="flow-matching models: middle steps at 5/8 size")
 
     def show_knobs(name):
         """The method's knobs, at its own defaults (thresholds differ by an order of magnitude)."""
@@ -96,8 +104,9 @@ def acceleration_widgets(kind: str) -> tuple:
 def form(kind: str, registry: ModelRegistry) -> Form:
     """The left column of a tab: prompt, Generate, settings, acceleration."""
     names = registry.names(kind)
+    placeholder = "a tall red cone" if kind == "t23d" else "a large red circle in the top left on a white background"
     prompt = gr.Textbox(label="Prompt", lines=1, max_lines=3, elem_id=f"{kind}-prompt",  # one line: Enter submits
-                        placeholder="a large red circle in the top left on a white background")
+                        placeholder=placeholder)
     generate = gr.Button("Generate", variant="primary", elem_id=f"{kind}-generate")
     with gr.Accordion("Settings", open=True):
         model = gr.Dropdown(names, value=names[0] if names else None, label="Model",
@@ -123,8 +132,13 @@ def form(kind: str, registry: ModelRegistry) -> Form:
 
 def example_prompts(kind: str) -> list[list[str]]:
     """Shapes World captions the shipped models know (training split, a fixed draw)."""
-    prompts = world.eval_prompts(EXAMPLES, split="train", seed=6) if kind == "t2i" else \
-        world.video_eval_prompts(EXAMPLES, split="train", seed=6)
+    if kind == "t23d":
+        specs = split_specs3d("train")
+        prompts = [caption3d(specs[i]) for i in np.random.default_rng(6).choice(len(specs), EXAMPLES, replace=False)]
+    elif kind == "t2i":
+        prompts = world.eval_prompts(EXAMPLES, split="train", seed=6)
+    else:
+        prompts = world.video_eval_prompts(EXAMPLES, split="train", seed=6)
     return [[p] for p in prompts]
 
 
@@ -145,6 +159,12 @@ def clip_done(history: list, clip, animation, prompt: str):
     """After a clip: its GIF into the gallery (it plays there), both downloads on."""
     history = remember(history, animation, prompt)
     return history, history, gr.DownloadButton(value=clip, interactive=True), gr.DownloadButton(interactive=True)
+
+
+def shape_done(ply, glb, obj):
+    """After a shape: its three downloads on."""
+    return (gr.DownloadButton(value=ply, interactive=True), gr.DownloadButton(value=glb, interactive=True),
+            gr.DownloadButton(value=obj, interactive=True))
 
 
 # ---------------------------------------------------------------- tabs
@@ -189,6 +209,35 @@ def t2v_tab(handlers: Handlers, history: gr.State, gallery: gr.Gallery, limit: i
                   queue=False)
 
 
+def t23d_tab(handlers: Handlers, limit: int) -> None:
+    """Form and examples left; the mesh (a point-cloud .ply shows blank in Model3D, so the .glb), its
+    report and the .ply / .glb / .obj downloads right; endpoint `/t23d`. Without a text-to-3D model
+    the tab says why and how to get one."""
+    missing = t23d_not_shipped() if not handlers.registry.names("t23d") else None
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            if missing:
+                gr.Markdown(f"**No text-to-3D model here.** {missing}", elem_id="t23d-missing")
+            f = form("t23d", handlers.registry)
+            gr.Examples(example_prompts("t23d"), [f.prompt], label="Shapes World prompts")
+        with gr.Column(scale=6):
+            shape = gr.Model3D(label="Mesh", interactive=False, elem_id="t23d-model", height=420,
+                               clear_color=(0.12, 0.12, 0.14, 1.0), camera_position=(45, 65, 4))
+            info = gr.Markdown(label="Report", elem_id="t23d-info")
+            with gr.Row():
+                ply = gr.DownloadButton("Download PLY (points)", interactive=False, elem_id="t23d-download-ply")
+                glb = gr.DownloadButton("Download GLB", interactive=False, elem_id="t23d-download-glb")
+                obj = gr.DownloadButton("Download OBJ", interactive=False, elem_id="t23d-download-obj")
+    # the endpoint's other outputs, feeding the downloads
+    ply_path, obj_path = gr.File(label="Point cloud (.ply)", visible=False), gr.File(label="Mesh (.obj)", visible=False)
+    event = gr.on([f.generate.click, f.prompt.submit], handlers.t23d, f.inputs, [shape, ply_path, obj_path, info],
+                  api_name="t23d",
+                  api_description="Text to 3D: the prompt, then optional settings; returns the mesh (.glb), the "
+                                  "point cloud (.ply), the mesh as .obj and a report (seed, points, time).",
+                  preprocess=False, concurrency_limit=limit, concurrency_id="generate")
+    event.success(shape_done, [ply_path, shape, obj_path], [ply, glb, obj], api_visibility="private", queue=False)
+
+
 # ---------------------------------------------------------------- the app
 
 def header(registry: ModelRegistry) -> None:
@@ -217,6 +266,8 @@ def build_app(registry: ModelRegistry | None = None, handlers: Handlers | None =
                 t2i_tab(handlers, history, gallery, concurrency)
             with gr.Tab("Text to video", id="t2v"):
                 t2v_tab(handlers, history, gallery, concurrency)
+            with gr.Tab("Text to 3D", id="t23d"):
+                t23d_tab(handlers, concurrency)
         gallery.render()
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return demo

@@ -18,9 +18,10 @@ import torch
 
 from pipelines.core import inputs
 from pipelines.core.errors import UserError
+from pipelines.t23d.mesh import mesh_from_points
 from samplers import split_acceleration, stats
 
-from .models import ModelEntry, ModelRegistry
+from .models import ModelEntry, ModelRegistry, t23d_not_shipped
 from .outputs import OutputFolder
 from .speedup import SpeedLog
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 4.0
+DEFAULT_POINTS = 2048
+MIN_POINTS, MAX_POINTS = 256, 16384  # the app's range: a mesh needs a few hundred points to close
 
 
 @contextlib.contextmanager
@@ -88,6 +91,29 @@ class Handlers:
             mp4, gif = self.outputs.save_clip(clip, fps, call["prompt"], seed)
             return str(mp4), str(gif), f"Seed {seed}, {len(clip)} frames at {fps} fps. {info}"
 
+    def t23d(self, prompt, negative_prompt=None, seed=0, steps=DEFAULT_STEPS, guidance=DEFAULT_GUIDANCE,
+             points=DEFAULT_POINTS, model=None, method="none", threshold=inputs.DEFAULT_THRESHOLD, interval=2,
+             progress=gr.Progress()):
+        """Text to 3D → (GLB path: the mesh to show, PLY path: the points, OBJ path, markdown report)."""
+        with shown_to_user():
+            call, seed, accel = self.common(prompt, negative_prompt, seed, steps, guidance, method, threshold,
+                                            interval, False)
+            call.update(num_points=inputs.integer("points", points, MIN_POINTS, MAX_POINTS), output_type="np")
+            if model in (None, "") and not self.registry.names("t23d"):
+                raise UserError(t23d_not_shipped() or "no text-to-3D model is loaded; start the app with "
+                                                      "--model-dir naming a text-to-3D pipeline folder")
+            entry = self.entry(model, "t23d")
+            out, info = self.run(entry, call, accel, progress)
+            cloud = out.points[0]  # (N, 3)
+            colours = None if out.colours is None else out.colours[0]  # (N, 3) in [0, 1]
+            start = time.perf_counter()
+            mesh = mesh_from_points(cloud, colours)
+            ply, glb, obj = self.outputs.save_shape(cloud, colours, mesh, call["prompt"], seed)
+            meshed = time.perf_counter() - start
+            return (str(glb), str(ply), str(obj),
+                    f"Seed {seed}, {len(cloud)} points{'' if colours is None else ', coloured'}; mesh of "
+                    f"{len(mesh.vertices)} vertices in {meshed:.2f} s. {info}")
+
     # ------------------------------------------------------------------ shared steps
 
     @staticmethod
@@ -141,5 +167,5 @@ class Handlers:
         finally:
             entry.lock.release()
         key = (entry.name, steps, call["guidance_scale"] > 1.0, call.get("num_frames"), call.get("height"),
-               call.get("width"))
+               call.get("width"), call.get("num_points"))
         return out, self.speeds.report(key, seconds, accel is not None, run_stats, warm)

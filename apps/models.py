@@ -17,17 +17,20 @@ from typing import Callable
 
 from pipelines.core.errors import UserError
 from pipelines.t2i import SHIPPED_T2I, load_t2i_pipeline
+from pipelines.t23d import RECIPE_T23D, SHIPPED_T23D, load_t23d_pipeline
 from pipelines.t2v import SHIPPED_T2V, load_t2v_pipeline
 from pipelines.t2v.loading import ADAPTERS
 
 log = logging.getLogger(__name__)
 
-KINDS = {"t2i": "text-to-image", "t2v": "text-to-video"}
-# model_index.json `_class_name` → the tab that serves it (what pipelines.t2i / pipelines.t2v can load)
+KINDS = {"t2i": "text-to-image", "t2v": "text-to-video", "t23d": "text-to-3D"}
+# model_index.json `_class_name` → the tab that serves it (what pipelines.t2i / t2v / t23d can load)
 PIPELINE_KINDS = {
     **dict.fromkeys(("TextToImagePipeline", "PixArtAlphaPipeline", "PixArtSigmaPipeline", "DiTPipeline"), "t2i"),
     **dict.fromkeys(("TextToVideoPipeline", *ADAPTERS), "t2v"),
+    "T23DPipeline": "t23d",
 }
+LOADERS = {"t2i": load_t2i_pipeline, "t2v": load_t2v_pipeline, "t23d": load_t23d_pipeline}
 MAX_DEPTH = 3  # how deep under a --model-dir to look for pipeline folders
 
 
@@ -36,7 +39,7 @@ class ModelEntry:
     """One model in the picker: how to load it, and the shared pipeline once loaded."""
 
     name: str
-    kind: str  # "t2i" | "t2v"
+    kind: str  # "t2i" | "t2v" | "t23d"
     load: Callable[[], object]
     source: str  # what the UI says about where it comes from
     untrained: bool = False  # a stand-in whose outputs are noise: the UI says so
@@ -91,8 +94,19 @@ class ModelRegistry:
 
 # ---------------------------------------------------------------- building the registry
 
+def t23d_not_shipped() -> str | None:
+    """Why the shipped text-to-3D model is not offered (None when it is shipped). Unlike image and
+    video there is no untrained stand-in: a cloud of noise would look like an answer."""
+    if (SHIPPED_T23D / "model_index.json").is_file():
+        return None
+    return (f"The text-to-3D model is not shipped yet: train it with `{RECIPE_T23D}`, copy "
+            f"`runs/t23d_shapes/pipeline` to `{SHIPPED_T23D.relative_to(SHIPPED_T23D.parents[2])}`, or start the "
+            f"app with `--model-dir` naming a folder that holds a text-to-3D pipeline.")
+
+
 def add_shipped(registry: ModelRegistry) -> None:
-    """The shipped Shapes World models (untrained stand-ins until they are trained)."""
+    """The shipped Shapes World models (image and video: untrained stand-ins until they are trained;
+    3D: only once trained, see `t23d_not_shipped`)."""
     for name, kind, folder, load in (("shapes-t2i", "t2i", SHIPPED_T2I, load_t2i_pipeline),
                                      ("shapes-t2v", "t2v", SHIPPED_T2V, load_t2v_pipeline)):
         trained = (folder / "model_index.json").is_file()
@@ -101,6 +115,8 @@ def add_shipped(registry: ModelRegistry) -> None:
         if trained and kind == "t2v" and (SHIPPED_T2I / "model_index.json").is_file():
             source += " (image first: shapes-t2i draws each clip's first frame)"
         registry.add(name, kind, load, source, untrained=not trained)
+    if t23d_not_shipped() is None:
+        registry.add("shapes-t23d", "t23d", load_t23d_pipeline, "shipped Shapes World model")
 
 
 def pipeline_folders(root: Path, depth: int = MAX_DEPTH) -> list[tuple[Path, str]]:
@@ -130,12 +146,11 @@ def add_folders(registry: ModelRegistry, model_dir: str | Path) -> None:
     root = Path(model_dir).expanduser()
     if not root.is_dir():
         raise UserError(f"--model-dir {model_dir} is not a folder")
-    loaders = {"t2i": load_t2i_pipeline, "t2v": load_t2v_pipeline}
     for folder, kind in pipeline_folders(root):
         name = folder.relative_to(root).as_posix() if folder != root else folder.name
-        if name in registry.names("t2i") + registry.names("t2v"):
+        if any(name in registry.names(k) for k in KINDS):
             name = str(folder)
-        registry.add(name, kind, lambda f=folder, load=loaders[kind]: load(f), str(folder))
+        registry.add(name, kind, lambda f=folder, load=LOADERS[kind]: load(f), str(folder))
 
 
 def default_registry(model_dirs=()) -> ModelRegistry:

@@ -21,6 +21,8 @@ import numpy as np
 from PIL import Image
 
 from pipelines.core.video_io import write_clip
+from pipelines.t23d.files import write_point_cloud
+from pipelines.t23d.mesh import write_mesh
 
 MAX_STEM = 48
 DAY = 24 * 3600
@@ -78,3 +80,13 @@ class OutputFolder:
         write_clip(mp4, frames, fps, "mp4")
         write_clip(gif, frames, fps, "gif")
         return mp4, gif
+
+    def save_shape(self, points: np.ndarray, colours: np.ndarray | None, mesh, prompt: str,
+                   seed: int) -> tuple[Path, Path, Path]:
+        """A cloud (points (N, 3), colours (N, 3) in [0, 1] or None) and its trimesh mesh → (ply, glb, obj) paths."""
+        stem = self.stem(prompt, seed)
+        ply, glb, obj = (stem.with_suffix(s) for s in (".ply", ".glb", ".obj"))
+        write_point_cloud(ply, points, colours)
+        write_mesh(glb, mesh)
+        write_mesh(obj, mesh)
+        return ply, glb, obj

@@ -1,4 +1,4 @@
-"""Tiny random text-to-image and text-to-video pipelines for the benchmarks' `--quick` smoke runs.
+"""Tiny random text-to-image, text-to-video and text-to-3D pipelines for the benchmarks' `--quick` smoke runs.
 
 Weights are seeded noise of small scale, not the constructors' zero-initialised gates: an
 all-zero model outputs the same frame whatever is cached, and would hide a broken benchmark.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import torch
 
-from dit import VideoDiT, build_dit, video_dit_config
+from dit import VideoDiT, VoxelDiT, build_dit, video_dit_config
 from pipelines.core.text_encoder import load_minilm
 from pipelines.t2i.default_model import shapes_pipeline
+from pipelines.t23d.default_model import shapes_t23d_pipeline
 from pipelines.t2v.default_model import shapes_t2v_pipeline
 
 
@@ -37,3 +38,13 @@ def tiny_t2v():
     transformer = VideoDiT(**video_dit_config("tiny", depth=4, branch_channels=(), branch_depths=()))
     text_encoder, tokenizer = load_minilm()
     return shapes_t2v_pipeline(_randomize(transformer), text_encoder=text_encoder, tokenizer=tokenizer)
+
+
+def tiny_t23d():
+    """A coloured text-to-3D pipeline: a VoxelDiT on 8³ voxels with 2 blocks (one windowed), MiniLM
+    text, flow matching."""
+    transformer = VoxelDiT(sample_size=8, patch_size=2, in_channels=6, hidden_size=32, depth=2, num_heads=2,
+                           window_size=2, window_blocks=[0], text_dim=384, pooled_dim=384, adaln="single",
+                           point_head_channels=8)
+    text_encoder, tokenizer = load_minilm()
+    return shapes_t23d_pipeline(_randomize(transformer, std=0.1), text_encoder=text_encoder, tokenizer=tokenizer)

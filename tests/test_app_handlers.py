@@ -196,7 +196,7 @@ def test_unexpected_failure_is_one_line(tmp_path):
 
 def test_api_endpoints_take_the_prompt_first_and_default_the_rest(handlers):
     info = build_app(handlers=handlers).get_api_info()["named_endpoints"]
-    assert set(info) == {"/t2i", "/t2v"}
+    assert set(info) == {"/t2i", "/t2v", "/t23d"}
     for name, sizes in (("/t2i", ["height", "width"]), ("/t2v", ["frames", "height", "width"])):
         params = info[name]["parameters"]
         assert [p["parameter_name"] for p in params] == ["prompt", "negative_prompt", "seed", "steps", "guidance",

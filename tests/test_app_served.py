@@ -28,7 +28,7 @@ from apps.handlers import Handlers
 from apps.models import ModelRegistry, add_folders
 from apps.outputs import OutputFolder
 from pipelines.t2i.default_model import SHIPPED_T2I
-from tests.world_stand_in import WorldRenderPipeline
+from tests.world_stand_in import WorldRenderPipeline, WorldShapePipeline
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENTS, REQUESTS = 8, 2
@@ -51,6 +51,7 @@ def app(tiny_model_dir, tmp_path_factory):
     add_folders(registry, tiny_model_dir)
     stand_in = WorldRenderPipeline(step_seconds=0.02)
     registry.add("world-render", "t2i", lambda: stand_in, "test stand-in: renders the prompt's scene")
+    registry.add("world-shape", "t23d", WorldShapePipeline, "test stand-in: draws the prompt's world sample")
     if SHIPPED_TRAINED:
         registry.add("shapes-t2i", "t2i", load_t2i_pipeline, "shipped Shapes World model")
     demo = build_app(handlers=Handlers(registry, OutputFolder(tmp_path_factory.mktemp("served"))), concurrency=2)
@@ -84,6 +85,23 @@ def test_api_with_only_a_prompt(app):
         c.predict("", api_name="/t2i")
     with pytest.raises(AppError, match="steps must be between 1 and 1000, got 5000"):
         c.predict("a red circle", steps=5000, api_name="/t2i")
+
+
+def test_t23d_api_returns_the_mesh_the_points_and_the_obj(app):
+    from gradio_client.exceptions import AppError
+
+    from pipelines.t23d.files import read_point_cloud
+    from world.reader3d import read_shape3d
+
+    url, _ = app
+    c = client(url)
+    glb, ply, obj, report = c.predict("a wide blue pyramid", points=512, api_name="/t23d")
+    assert glb.endswith(".glb") and obj.endswith(".obj") and "512 points" in report
+    points, colours = read_point_cloud(ply)
+    reading = read_shape3d(points, colours)
+    assert (reading.shape, reading.proportion, reading.colour) == ("pyramid", "wide", "blue")
+    with pytest.raises(AppError, match="points must be between 256 and 16384"):
+        c.predict("a cone", points=5, api_name="/t23d")
 
 
 def test_python_m_apps_serves_shipped_and_model_dir_models(tiny_model_dir, tmp_path):
@@ -161,7 +179,8 @@ def test_load_every_request_answered_by_its_own_prompt(app):
 
 def test_browser_generates_an_image(app, tmp_path):
     """Headless Chromium (Debian's `chromium`; .ci/run installs it) types a prompt, clicks Generate,
-    waits for the image and saves a screenshot."""
+    waits for the image and saves a screenshot; then the same on the Text to 3D tab (its mesh viewer
+    and downloads)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         if os.environ.get("DITKIT_REQUIRE_BROWSER"):
@@ -186,6 +205,22 @@ def test_browser_generates_an_image(app, tmp_path):
             page.screenshot(path=tmp_path / "app.png", full_page=True)
             prompt.press("Enter")  # Enter generates too
             expect(page.locator("#history img")).to_have_count(2, timeout=60_000)
+            # text to 3D: the mesh shows in the 3D viewer (a canvas) and the downloads turn on
+            page.get_by_role("tab", name="Text to 3D").click()
+            page.locator("#t23d-prompt textarea").fill("a tall red cone")
+            page.locator("#t23d-generate").click()
+            expect(page.locator("#t23d-info")).to_contain_text("Generated in", timeout=60_000)
+            expect(page.locator("#t23d-model canvas")).to_be_visible(timeout=30_000)
+            for suffix in ("ply", "glb", "obj"):
+                expect(page.locator(f"#t23d-download-{suffix}")).to_be_enabled(timeout=30_000)
+            red, deadline = 0.0, time.monotonic() + 30  # the viewer draws the mesh in its colour (WebGL)
+            while red < 0.01 and time.monotonic() < deadline:
+                time.sleep(0.5)
+                page.locator("#t23d-model").screenshot(path=tmp_path / "model3d.png")
+                view = rgb(tmp_path / "model3d.png").astype(int)
+                red = float(np.mean((view[..., 0] > 150) & (view[..., 1] < 80) & (view[..., 2] < 80)))
+            assert red >= 0.01, "the red cone's mesh never showed in the 3D viewer"
+            page.screenshot(path=tmp_path / "app-3d.png", full_page=True)
         finally:
             browser.close()
     assert Image.open(tmp_path / "app.png").size[0] == 1280

@@ -21,7 +21,7 @@ SHARED = {"pipelines.core": "pipelines"}
 OPTIONAL = {"xformers", "cache_dit", "gsplat", "bpy"}
 # command-line entry points (`python -m ...`) that live in a lower package but are the top of the
 # stack: they may use any layer (pipelines' atomic writes, batches), and nothing may import them
-ENTRY_POINTS = {"gaussians.fit"}
+ENTRY_POINTS = {"gaussians.fit", "gaussians.write_world_clip"}
 
 
 def module_name(root: Path, path: Path) -> str:

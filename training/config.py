@@ -25,7 +25,8 @@ class ConfigError(ValueError):
 
 
 LR_SCHEDULES = ("constant", "cosine", "wsd")
-TASKS = ("t2i", "t2v")
+TASKS = ("t2i", "t2v", "t23d")
+POINT_CHANNELS = (3, 6)                      # t23d: xyz, or xyz + rgb
 MIXED_PRECISION = ("no", "bf16", "fp16")
 # what a stage may change mid-run: what batches are drawn and how the loss weighs them (the model,
 # optimiser, schedule and the exported sampler's shift stay one thing for the whole run)
@@ -36,8 +37,8 @@ STAGE_FIELDS = ("caption_drop_prob", "paraphrase", "contrast_attribute", "contra
 
 @dataclass
 class TrainConfig:
-    """One training recipe (text-to-image or text-to-video). Fields without a default are required
-    in the JSON.
+    """One training recipe (text-to-image, text-to-video or text-to-3D). Fields without a default
+    are required in the JSON.
 
     The model is `getattr(dit, model)(**model_kwargs)`, so any backbone exported by the `dit`
     package (DiT, MultiResDiT, …) trains the same way.
@@ -46,7 +47,10 @@ class TrainConfig:
     model: str                                   # class name in the `dit` package
     model_kwargs: dict                           # its constructor arguments
     description: str = ""                        # free text: what this recipe is for
-    task: str = "t2i"                            # "t2i" (images) or "t2v" (clips, VDT masks)
+    task: str = "t2i"                            # "t2i" (images), "t2v" (clips, VDT masks) or "t23d" (point
+                                                 # clouds of world.shapes3d for a VoxelDiT; xyz + rgb when its
+                                                 # in_channels is 6; captions are canonical, only cfg_dropout
+                                                 # applies: a left-out 3D word changes the shape's meaning)
     # data
     resolution: int = 64                         # image side in pixels (Shapes World render size)
     vae: str | None = None                       # a diffusers AutoencoderKL folder (or a folder with vae/): train
@@ -57,6 +61,7 @@ class TrainConfig:
                                                  # as bottleneck sampling's middle stage sees them)
     low_res_frac: float = 0.0                    # the share of steps (whole batches) drawn at low_res
     num_frames: int = 16                         # t2v: frames per clip
+    num_points: int = 2048                       # t23d: points per cloud (training, eval, export default)
     mask_mode_weights: dict | None = None        # t2v: VDT task mix (None: dit.video_masks defaults)
     batch_size: int = 64                         # per process
     caption_drop_prob: float = 0.3               # leave out size / position / background each
@@ -144,7 +149,7 @@ class TrainConfig:
                  and sum(self.mask_mode_weights.values()) > 0,
                  f"mask_mode_weights must map modes of {MASK_MODES} to non-negative weights, "
                  f"got {self.mask_mode_weights!r}")
-        for name in ("resolution", "num_frames", "batch_size", "total_steps", "log_every", "checkpoint_every",
+        for name in ("resolution", "num_frames", "num_points", "batch_size", "total_steps", "log_every", "checkpoint_every",
                      "eval_prompts", "eval_steps", "text_max_length"):
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value > 0,
@@ -208,6 +213,7 @@ class TrainConfig:
              f"got {self.low_res!r}")
         need(not (isinstance(self.low_res_frac, (int, float)) and self.low_res_frac > 0) or self.low_res is not None,
              f"low_res_frac {self.low_res_frac!r} needs low_res (the smaller side)")
+        self._validate_point_task(need)
         self._validate_stages(need, source)
         if not problems:
             try:
@@ -216,6 +222,27 @@ class TrainConfig:
                 problems.append(str(err))
         if problems:
             raise ConfigError(f"{source}: " + "; ".join(problems))
+
+    def _validate_point_task(self, need) -> None:
+        """t23d trains a point model (`VoxelDiT`) on world.shapes3d clouds, and only it does; the
+        image-only options (autoencoder, contrast twins, low-res batches) do not apply."""
+        cls = getattr(dit, str(self.model), None)
+        point_model = isinstance(cls, type) and issubclass(cls, dit.VoxelDiT)
+        if self.task != "t23d":
+            need(not point_model, f"model {self.model!r} denoises point clouds: use task 't23d', not {self.task!r}")
+            return
+        need(cls is None or point_model, f"task 't23d' trains a point model (VoxelDiT), not {self.model!r}")
+        if isinstance(self.model_kwargs, dict):
+            need(self.model_kwargs.get("in_channels", 3) in POINT_CHANNELS,
+                 f"task 't23d': model_kwargs.in_channels must be one of {POINT_CHANNELS} (xyz, or xyz + rgb), "
+                 f"got {self.model_kwargs.get('in_channels')!r}")
+        for name in ("vae", "contrast_attribute", "low_res", "init_from", "transplant_from"):
+            need(getattr(self, name) is None, f"task 't23d' takes no {name} (got {getattr(self, name)!r})")
+
+    @property
+    def point_channels(self) -> int:
+        """t23d: channels per point the model takes (3: xyz; 6: xyz + rgb)."""
+        return int(self.model_kwargs.get("in_channels", 3))
 
     def _validate_stages(self, need, source: str) -> None:
         if self.stages is None:

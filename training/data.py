@@ -1,4 +1,5 @@
-"""The training batch of one step: Shapes World images, captions (with CFG dropout), noise, sigmas.
+"""The training batch of one step: Shapes World images, clips or 3D point clouds, captions (with
+CFG dropout), noise, sigmas.
 
 A latent run (the config's `vae`) passes its frozen autoencoder's `encode`: the rendered pixels
 are encoded before the noise is drawn, so x0 and the noise are latents of one shape.
@@ -20,15 +21,21 @@ import torch
 import world
 from dit.video_masks import sample_frame_masks
 from samplers.resize import resize
+from world.shapes3d import caption3d, sample_shape3d, sample_spec3d
 
 from .config import TrainConfig
 from .flow_matching import sample_sigmas, shift_sigmas
+
+# the colour an uncoloured 3D caption's points carry: mid grey, 0 in the model's [-1, 1] (the mean of
+# the noise), so "no colour word" is one fixed colour the model learns, unlike any of WORLD.md's six
+NEUTRAL_RGB = (0.5, 0.5, 0.5)
 
 
 @dataclass
 class StepBatch:
     """x0: (B, 3, H, W) images or (B, 3, F, H, W) clips in [-1, 1] — or, in a latent run, their
-    latents (B, C, h, w) / (B, C, F, h, w); captions: B strings ("" where dropped for CFG); noise:
+    latents (B, C, h, w) / (B, C, F, h, w); 3D (t23d): (B, N, C) points, xyz in [-1, 1] then rgb
+    mapped to [-1, 1] when C is 6; captions: B strings ("" where dropped for CFG); noise:
     like x0, standard normal; sigma: (B,) in (0, 1); given_mask: clips
     only, (B, F) bool, True = a frame given clean (VDT mask modelling); twins: items 2k, 2k+1 are
     contrast twins (same scene, noise and sigma; for clips the same given frames)."""
@@ -48,6 +55,22 @@ def step_generators(seed: int, step: int, rank: int = 0) -> tuple[np.random.Gene
     return np.random.default_rng(data_seq), torch.Generator().manual_seed(noise_seed)
 
 
+def shape3d_batch(batch_size: int, num_points: int, channels: int, rng: np.random.Generator,
+                  split: str = "train") -> tuple[torch.Tensor, list[str]]:
+    """World 3D samples of `split` → (points (B, N, channels) float32, canonical captions).
+
+    channels 3: xyz in [-1, 1]; 6: xyz and rgb mapped from [0, 1] to [-1, 1], with `NEUTRAL_RGB`
+    for an uncoloured caption (the world has no 3D paraphrases; every word of a 3D caption changes
+    the shape, so none is dropped either)."""
+    clouds, captions = [], []
+    for _ in range(batch_size):
+        sample = sample_shape3d(sample_spec3d(rng, split), rng, num_points=num_points)
+        features = sample.features(NEUTRAL_RGB)[:, :channels]  # (N, channels)
+        clouds.append(np.concatenate([features[:, :3], features[:, 3:] * 2 - 1], axis=1))
+        captions.append(caption3d(sample.spec))
+    return torch.from_numpy(np.stack(clouds)).float(), captions
+
+
 def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0,
                    encode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> StepBatch:
     """The batch a process trains on at `step` (1-based), a pure function of (cfg, step, rank).
@@ -59,7 +82,9 @@ def batch_for_step(cfg: TrainConfig, step: int, rank: int = 0,
     rng, gen = step_generators(cfg.seed, step, rank)
     given_mask = None
     contrast = cfg.contrast_attribute is not None and step >= cfg.contrast_from_step
-    if cfg.task == "t2v":
+    if cfg.task == "t23d":
+        x0, captions = shape3d_batch(cfg.batch_size, cfg.num_points, cfg.point_channels, rng)  # (B, N, C)
+    elif cfg.task == "t2v":
         if contrast:
             clips, captions, _ = world.make_video_contrast_batch(
                 cfg.batch_size, cfg.resolution, cfg.num_frames, rng, split="train", drop_prob=cfg.caption_drop_prob,

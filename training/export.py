@@ -1,5 +1,5 @@
 """Export a trained model as a ready pipeline folder (diffusers layout): a `TextToImagePipeline`
-for image backbones, a `TextToVideoPipeline` for `VideoDiT`.
+for image backbones, a `TextToVideoPipeline` for `VideoDiT`, a `T23DPipeline` for `VoxelDiT`.
 
 The folder holds the transformer, the flow-matching scheduler and, for a latent run (the
 config's `vae`), the frozen autoencoder in `vae/` with its `scaling_factor` (and `shift_factor`),
@@ -19,9 +19,10 @@ from pathlib import Path
 
 import torch
 
-from dit import VideoDiT
+from dit import VideoDiT, VoxelDiT
 from pipelines.core.atomic import recover, swap_in, temp_dir_for
 from pipelines.t2i.default_model import shapes_pipeline
+from pipelines.t23d.default_model import shapes_t23d_pipeline
 from pipelines.t2v.default_model import shapes_t2v_pipeline
 
 from .checkpoint import find_checkpoint, load_weights, read_state
@@ -31,9 +32,13 @@ from .latents import LatentCodec
 
 def make_pipeline(transformer, text_max_length: int, text_encoder=None, tokenizer=None, shift: float = 1.0,
                   vae=None):
-    """The flow-matching pipeline inference will use around `transformer` (image or video);
-    `shift` is the training config's `sampling_shift`; `vae` a latent run's autoencoder (None:
-    pixel space)."""
+    """The flow-matching pipeline inference will use around `transformer` (image, video or point
+    cloud); `shift` is the training config's `sampling_shift`; `vae` a latent run's autoencoder
+    (None: pixel space; point models have none)."""
+    if isinstance(transformer, VoxelDiT):
+        if vae is not None:
+            raise ConfigError("a point-cloud model (VoxelDiT) takes no autoencoder")
+        return shapes_t23d_pipeline(transformer, text_max_length, text_encoder, tokenizer, shift=shift)
     build = shapes_t2v_pipeline if isinstance(transformer, VideoDiT) else shapes_pipeline
     return build(transformer, text_max_length, text_encoder, tokenizer, shift=shift, vae=vae)
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 import world
+from world.shapes3d import caption3d, sample_spec3d
 
 from .config import TrainConfig
 from .text_cache import TextEmbeddingCache
@@ -19,6 +20,8 @@ def training_captions(cfg: TrainConfig, n: int = NUM_CAPTIONS) -> list[str]:
     """n captions of the training split, worded as the run's batches are (paraphrases, dropped
     attributes); seeded by the config alone, so every process and every re-run draws the same."""
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0]))  # batches use [seed, step >= 1, rank]
+    if cfg.task == "t23d":
+        return [caption3d(sample_spec3d(rng, "train")) for _ in range(n)]
     if cfg.task == "t2v":
         return [world.video_caption(world.sample_video_spec(rng, "train"), rng, drop_prob=cfg.caption_drop_prob)
                 for _ in range(n)]

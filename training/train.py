@@ -1,8 +1,8 @@
 """Train a Shapes World model: `python -m training.train --config C --out OUT`.
 
-The config's `task` picks the data and the pipeline: "t2i" (images, `TextToImagePipeline`) or
-"t2v" (clips with VDT given-frame masks, `TextToVideoPipeline`). The loop, step by step (one
-optimiser step per iteration):
+The config's `task` picks the data and the pipeline: "t2i" (images, `TextToImagePipeline`),
+"t2v" (clips with VDT given-frame masks, `TextToVideoPipeline`) or "t23d" (world 3D point clouds,
+`T23DPipeline`). The loop, step by step (one optimiser step per iteration):
 
     batch  = batch_for_step(cfg, step, rank)         # images/clips, captions ("" at cfg_dropout), noise, sigma, masks
     cond   = text_cache.lookup(batch.captions)       # MiniLM tokens / mask / pooled, cached per caption

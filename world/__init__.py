@@ -6,6 +6,8 @@ pixels, `captions` for the grammar. Samples are read back and scored by the stri
 default `read_image` / `score` / `read_video` / `score_video`. The older tolerant reader
 (`oracle` / `video_oracle`: soft alpha of the largest blob, first-frame shape for clips) stays
 available as `read_image_tolerant` / `score_tolerant` / `read_video_tolerant` / `score_video_tolerant`.
+4D objects (`objects4d`: a coloured solid and a motion, surface points per time step) are read back
+from a Gaussian sequence's centres by `read_object4d` (`reader4d`).
 """
 
 from .captions import (canonical_caption, caption, first_frame_caption, paraphrases, parse_caption,
@@ -14,8 +16,11 @@ from .dataset import (eval_prompts, eval_specs, images_to_tensor, make_batch, ma
                       make_video_batch, make_video_contrast_batch,
                       tensor_to_images, video_eval_prompts, video_eval_specs)
 from .layout import Pose, clip_poses, image_pose
+from .objects4d import (MOTIONS4D, Object4DSample, Object4DSpec, all_specs4d, caption4d, parse_caption4d,
+                        sample_object4d, spread_specs4d)
 from .oracle import read_image as read_image_tolerant
 from .oracle import score as score_tolerant
+from .reader4d import Object4DReading, read_object4d, score4d
 from .render import render_image, render_video
 from .scene import ImageSpec, all_specs, is_held_out, sample_spec, split_specs
 from .strict_reader import ImageReading, read_image, score
@@ -26,6 +31,8 @@ from .video_scene import VideoSpec, is_valid_clip, sample_video_spec, video_spli
 from .vocab import BACKGROUNDS, COLOURS, MOTIONS, POSITIONS, SHAPES, SIZES
 
 __all__ = [
+    "MOTIONS4D", "Object4DSpec", "Object4DSample", "Object4DReading", "all_specs4d", "caption4d", "parse_caption4d",
+    "sample_object4d", "spread_specs4d", "read_object4d", "score4d",
     "BACKGROUNDS", "COLOURS", "MOTIONS", "POSITIONS", "SHAPES", "SIZES",
     "ImageSpec", "VideoSpec", "Pose", "all_specs", "split_specs", "is_held_out", "sample_spec",
     "sample_video_spec", "is_valid_clip", "video_split_specs", "image_pose", "clip_poses",
