@@ -23,7 +23,9 @@ from samplers import method_knobs, method_name
 from samplers.calibrate import calibrate
 
 from . import inputs
-from .batch import ensure_writable_dir
+from .allocator import keep_freed_memory
+from .batch import ensure_writable_dir, read_prompt_file
+from .cores import CoreShare
 from .errors import UserError
 from .schedulers import SCHEDULERS
 
@@ -188,6 +190,37 @@ def run_cli(body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrupted; finished outputs are kept and a re-run resumes", file=sys.stderr)
         return 130
+
+
+def run_prompts_cli(args, check_args: Callable, generate_all: Callable) -> int:
+    """The main of a one-process generation CLI (t2i, t23d): check the arguments and read the
+    prompt file before the model loads (bad input fails in milliseconds), then
+    `generate_all(args, jobs, device, dtype, cores)` with this process's share of the cores;
+    jobs is None for a single `--prompt`."""
+    quiet_libraries()
+    keep_freed_memory()
+
+    def body() -> int:
+        check_args(args)
+        jobs = read_prompt_file(args.prompts, args.seed) if args.prompts else None
+        if jobs is not None:
+            ensure_writable_dir(args.out_dir)
+        device, dtype = parse_device(args.device), parse_dtype(args.dtype)
+        with CoreShare() as cores:
+            cores.share()
+            return generate_all(args, jobs, device, dtype, cores)
+
+    return run_cli(body)
+
+
+def batch_summary(made: int, already: int, failed: int, skipped: int, manifest_path, prefix: str = "",
+                  seconds: float | None = None) -> int:
+    """The last line of a batch on stderr; the exit code: 1 if any prompt failed, else 0."""
+    others = f", {skipped} taken by another process" if skipped else ""
+    took = f" in {seconds:.1f}s" if seconds is not None else ""
+    print(f"{prefix}{made} generated, {already} already done, {failed} failed{others}{took} -> {manifest_path}",
+          file=sys.stderr)
+    return 1 if failed else 0
 
 
 def check_new_output(path: str | Path, overwrite: bool, kind: str = "file") -> Path:

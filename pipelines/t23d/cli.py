@@ -19,12 +19,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core import inputs
-from ..core.allocator import keep_freed_memory
 from ..core.atomic import remove_partial_writes
-from ..core.batch import Claims, Manifest, ensure_writable_dir, output_name, read_prompt_file
+from ..core.batch import Claims, Manifest, ensure_writable_dir, output_name
 from ..core.cli import (ArgumentParser, acceleration_for_target, acceleration_from_args, add_acceleration_args,
-                        add_sampling_args, check_new_output, check_sampling_args, parse_device, parse_dtype,
-                        quiet_libraries, report_acceleration, run_cli)
+                        add_sampling_args, batch_summary, check_new_output, check_sampling_args, report_acceleration,
+                        run_prompts_cli)
 from ..core.cores import CoreShare
 from ..core.errors import UserError
 from ..core.schedulers import make_scheduler
@@ -153,28 +152,11 @@ def run_batch(pipe, jobs, args, cores: CoreShare) -> int:
             manifest.record(job, written[0], meshes=written[1:] or None, points=len(points),
                             coloured=colours is not None)
             made += 1
-    others = f", {skipped} taken by another process" if skipped else ""
-    print(f"{made} generated, {len(jobs) - len(todo)} already done, {failed} failed{others} -> {manifest.path}",
-          file=sys.stderr)
-    return 1 if failed else 0
+    return batch_summary(made, len(jobs) - len(todo), failed, skipped, manifest.path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    quiet_libraries()
-    keep_freed_memory()
-
-    def body() -> int:
-        check_args(args)
-        jobs = read_prompt_file(args.prompts, args.seed) if args.prompts else None  # fail fast, before loading
-        if jobs is not None:
-            ensure_writable_dir(args.out_dir)
-        device, dtype = parse_device(args.device), parse_dtype(args.dtype)
-        with CoreShare() as cores:
-            cores.share()
-            return generate_all(args, jobs, device, dtype, cores)
-
-    return run_cli(body)
+    return run_prompts_cli(build_parser().parse_args(argv), check_args, generate_all)
 
 
 def generate_all(args, jobs, device, dtype, cores: CoreShare) -> int:

@@ -31,7 +31,7 @@ from ..core.allocator import keep_freed_memory
 from ..core.atomic import remove_partial_writes
 from ..core.batch import Claims, Job, Manifest, ensure_writable_dir, output_name, process_rank, read_prompt_file, shard
 from ..core.cli import (ArgumentParser, acceleration_for_target, acceleration_from_args, add_acceleration_args,
-                        add_sampling_args, check_new_output, check_sampling_args, parse_device, parse_dtype,
+                        add_sampling_args, batch_summary, check_new_output, check_sampling_args, parse_device, parse_dtype,
                         quiet_libraries, report_acceleration, run_cli)
 from ..core.compile import check_compile_args, compile_transformer
 from ..core.cores import CoreShare
@@ -219,10 +219,8 @@ def run_batch(gen: ClipMaker, jobs: list[Job], args, fmt: str, fps: float, rank:
             manifest.record(job, name, num_frames=int(frames.shape[0]), format=fmt, fps=fps)
             made += 1
     where = "" if world == 1 else f"rank {rank}/{world}: "
-    others = f", {skipped} taken by another process" if skipped else ""
-    print(f"{where}{made} generated, {len(mine) - len(todo)} already done, {failed} failed{others} "
-          f"in {time.monotonic() - start:.1f}s -> {manifest.path}", file=sys.stderr)
-    return 1 if failed else 0
+    return batch_summary(made, len(mine) - len(todo), failed, skipped, manifest.path, where,
+                         time.monotonic() - start)
 
 
 def report_all(out_dir: Path, jobs: list[Job], fmt: str, world: int) -> int:
