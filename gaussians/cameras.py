@@ -12,6 +12,7 @@ counter-clockwise seen from above (+z → +x → −z → −x), frame i at azim
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -71,9 +72,12 @@ class Cameras:
         return self.viewmats.shape[0]
 
     def __getitem__(self, index) -> "Cameras":
-        """A subset of cameras (an int keeps a leading dimension of 1)."""
-        if isinstance(index, int):
-            index = slice(index, index + 1 if index != -1 else None)
+        """A subset of cameras (an integer — Python's, numpy's or a 0-d tensor — keeps a leading
+        dimension of 1)."""
+        if not isinstance(index, slice) and not (torch.is_tensor(index) and index.ndim > 0) \
+                and not isinstance(index, (list, tuple)) and getattr(index, "ndim", 0) == 0:
+            position = operator.index(index)
+            index = slice(position, position + 1 if position != -1 else None)
         return Cameras(self.viewmats[index], self.Ks[index], self.width, self.height)
 
     @property

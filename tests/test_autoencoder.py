@@ -110,3 +110,35 @@ def test_spinning_frames_are_read_with_turned_templates():
     as_spinning = reconstruction_report(turned, turned, np.array([False]))
     as_upright = reconstruction_report(turned, turned, np.array([True]))
     assert as_spinning["ref_iou"] > 0.9 > as_upright["ref_iou"], (as_spinning, as_upright)
+
+
+def test_decoder_fine_tune_keeps_the_latent_space(tmp_path):
+    """init_from + train_encoder false + latent_noise: the encoder, quant_conv and scaling factor
+    stay exactly the trained autoencoder's (so DiTs trained on its latents stay valid); only the
+    decoder learns."""
+    base = tiny_config(total_steps=3)
+    train(base, tmp_path / "base", echo=lambda m: None)
+    trained = AutoencoderKL.from_pretrained(tmp_path / "base" / "vae")
+    fine = tiny_config(init_from=str(tmp_path / "base" / "vae"), train_encoder=False, latent_noise=0.3,
+                       total_steps=6)
+    result = train(fine, tmp_path / "fine", echo=lambda m: None)
+    tuned = AutoencoderKL.from_pretrained(tmp_path / "fine" / "vae")
+    assert tuned.config.scaling_factor == trained.config.scaling_factor
+    before, after = trained.state_dict(), tuned.state_dict()
+    for name in before:
+        same = torch.equal(before[name], after[name])
+        if name.startswith(("encoder.", "quant_conv.")):
+            assert same, f"{name} changed although the encoder is frozen"
+    assert any(not torch.equal(before[n], after[n]) for n in before if n.startswith("decoder.")), "decoder never trained"
+    assert result["step"] == 6
+
+
+def test_decoder_fine_tune_options_are_checked(tmp_path):
+    with pytest.raises(AutoencoderConfigError, match="train_encoder false needs init_from"):
+        tiny_config(train_encoder=False)
+    with pytest.raises(AutoencoderConfigError, match="latent_noise needs init_from"):
+        tiny_config(latent_noise=0.2)
+    with pytest.raises(AutoencoderConfigError, match="not a saved autoencoder folder"):
+        tiny_config(init_from=str(tmp_path / "nowhere"))
+    with pytest.raises(AutoencoderConfigError, match="latent_noise must be >= 0"):
+        tiny_config(init_from=str(tmp_path), latent_noise=-1)

@@ -115,3 +115,15 @@ def test_render_uses_sh_and_matches_plain_colours_at_degree_0():
     g1.sh_rest[:, 1] = 0.5  # basis 2, ∝ z: cameras on +z and −z see opposite shifts
     img1, _, _ = g1.render(cams)
     assert (img1 - img).abs().max() > 0.05
+
+
+def test_any_integer_picks_one_camera():
+    """numpy's and torch's integers index like Python's: one camera, its leading dimension kept."""
+    import numpy as np
+
+    cams = Cameras.orbit(6, 32, 32)
+    for index in (2, np.int64(2), torch.tensor(2)):
+        one = cams[index]
+        assert one.viewmats.shape == (1, 4, 4) and torch.equal(one.viewmats[0], cams.viewmats[2])
+    assert cams[-1].viewmats.shape == (1, 4, 4) and torch.equal(cams[-1].viewmats[0], cams.viewmats[5])
+    assert len(cams[np.arange(3)]) == 3 and len(cams[1:4]) == 3

@@ -105,6 +105,13 @@ class AutoencoderConfig:
     eval_clips: int = 16                   # held-out clips in each eval (4 frames each)
     scale_samples: int = 512               # world images + frames the latent statistics are read on
     shift_latents: bool = False            # also store shift_factor = latent mean
+    # fine-tuning a trained autoencoder's decoder (the latent space stays the one the DiTs learnt)
+    init_from: str | None = None           # a saved autoencoder folder (its vae/) to start from
+    train_encoder: bool = True             # False: encoder and quant_conv frozen; export keeps the
+                                           # init's scaling_factor / shift_factor exactly
+    latent_noise: float = 0.0              # decode latents with Gaussian noise of std U(0, this) added,
+                                           # in units of the *scaled* latents (what a DiT draws), so the
+                                           # decoder learns to draw near-miss latents as clean shapes
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<dict>") -> "AutoencoderConfig":
@@ -141,6 +148,14 @@ class AutoencoderConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value >= 0):
                 problems.append(f"{name} must be >= 0, got {value!r}")
+        if not (isinstance(self.latent_noise, (int, float)) and self.latent_noise >= 0):
+            problems.append(f"latent_noise must be >= 0, got {self.latent_noise!r}")
+        if self.init_from is not None and not (Path(self.init_from) / "config.json").is_file():
+            problems.append(f"init_from {self.init_from!r} is not a saved autoencoder folder (no config.json)")
+        if self.latent_noise and self.init_from is None:
+            problems.append("latent_noise needs init_from: its unit is the trained autoencoder's scaled latent")
+        if not self.train_encoder and self.init_from is None:
+            problems.append("train_encoder false needs init_from: a frozen encoder must be a trained one")
         for name in ("lr", "time_budget_s", "grad_clip", "checkpoint_every_s"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and value > 0):
@@ -166,7 +181,13 @@ class AutoencoderConfig:
         if cls is None:
             raise ValueError(f"diffusers has no class {self.model!r}")
         torch.manual_seed(self.seed)
-        return cls(**self.model_kwargs)
+        model = cls(**self.model_kwargs)
+        if self.init_from is not None:
+            trained = cls.from_pretrained(self.init_from)
+            model.load_state_dict(trained.state_dict())
+            model.register_to_config(scaling_factor=trained.config.scaling_factor,
+                                     shift_factor=trained.config.shift_factor)
+        return model
 
     @staticmethod
     def downsampling(model) -> int:
@@ -244,8 +265,12 @@ def autoencoder_loss(vae, x: torch.Tensor, cfg: AutoencoderConfig, generator=Non
     over latent elements) is divided by the number of pixel values, so `kl_weight` means what
     SD's 1e-6 means against its pixel-summed reconstruction loss.
     """
-    posterior = vae.encode(x).latent_dist
+    with torch.set_grad_enabled(cfg.train_encoder and torch.is_grad_enabled()):
+        posterior = vae.encode(x).latent_dist
     z = posterior.sample(generator=generator)                        # (B, C, h, w)
+    if cfg.latent_noise > 0:                                         # std U(0, latent_noise) per sample, scaled units
+        sigma = torch.rand(z.shape[0], 1, 1, 1, generator=generator) * cfg.latent_noise
+        z = z + sigma / vae.config.scaling_factor * torch.randn(z.shape, generator=generator)
     x_hat = vae.decode(z).sample                                     # (B, 3, H, W)
     parts = {"l1": (x_hat - x).abs().mean(), "mse": F.mse_loss(x_hat, x),
              "kl": posterior.kl().mean() / x[0].numel()}
@@ -316,9 +341,13 @@ def export_vae(vae, cfg: AutoencoderConfig, out_dir: Path) -> dict:
     atomically (a temp folder renamed into place); returns the latent statistics."""
     stats = latent_statistics(vae, cfg)
     vae = copy.deepcopy(vae).eval()
-    vae.register_to_config(scaling_factor=1.0 / stats["std"],
-                           shift_factor=stats["mean"] if cfg.shift_latents else None,
-                           sample_size=cfg.resolution)
+    if cfg.train_encoder:
+        vae.register_to_config(scaling_factor=1.0 / stats["std"],
+                               shift_factor=stats["mean"] if cfg.shift_latents else None,
+                               sample_size=cfg.resolution)
+    else:  # the latent space is the init's: keep its map exactly (models trained on it stay valid)
+        vae.register_to_config(sample_size=cfg.resolution)
+    stats["scaling_factor"] = float(vae.config.scaling_factor)
     final = out_dir / EXPORT
     tmp = out_dir / (EXPORT + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -374,8 +403,13 @@ def write_log(path: Path, row: dict) -> None:
 def build(cfg: AutoencoderConfig):
     """Model, EMA copy and optimiser of a recipe."""
     vae = cfg.build_model().train()
+    if not cfg.train_encoder:
+        vae.encoder.requires_grad_(False)
+        if getattr(vae, "quant_conv", None) is not None:
+            vae.quant_conv.requires_grad_(False)
     ema = copy.deepcopy(vae).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=cfg.lr,
+                                  weight_decay=cfg.weight_decay)
     return vae, ema, optimizer
 
 
@@ -462,7 +496,7 @@ def train(cfg: AutoencoderConfig, out_dir: str | Path, max_steps: int | None = N
         (out_dir / "export.json").write_text(json.dumps({"step": step, "latents": stats, "eval": last_eval},
                                                         indent=1), encoding="utf-8")
         echo(f"exported {out_dir / EXPORT} at step {step}: latent mean {stats['mean']:.4f} std {stats['std']:.4f} "
-             f"-> scaling_factor {1 / stats['std']:.4f}")
+             f"-> scaling_factor {stats['scaling_factor']:.4f}")
     return {"step": step, "elapsed": elapsed, "losses": losses, "eval": last_eval}
 
 
@@ -479,7 +513,7 @@ def export_only(cfg: AutoencoderConfig, out_dir: str | Path, echo=print) -> dict
     (out_dir / "export.json").write_text(json.dumps({"step": state["step"], "latents": stats, "eval": result},
                                                     indent=1), encoding="utf-8")
     echo(f"exported {out_dir / EXPORT} from step {state['step']}: {json.dumps(result)}; "
-         f"scaling_factor {1 / stats['std']:.4f}")
+         f"scaling_factor {stats['scaling_factor']:.4f}")
     return result
 
 
