@@ -200,12 +200,16 @@ def test_the_scaling_factor_is_used_when_decoding(latent_run):
 
 
 def test_the_latent_recipes_load_and_fit_the_shapes_autoencoder():
-    """configs/*_latent.json: 64x64 pixels, 16x16x4 latents of runs/vae_shapes/vae (4x, 4 channels)."""
+    """configs/*_latent.json: 64x64 pixels, 16x16x4 latents of runs/vae_shapes_decoder/vae (4x, 4
+    channels) — configs/vae_shapes.json's autoencoder with its decoder fine-tuned, the same model shape."""
     recipe_of_vae = json.loads((REPO / "configs" / "vae_shapes.json").read_text())["model_kwargs"]
+    decoder_recipe = json.loads((REPO / "configs" / "vae_shapes_decoder.json").read_text())
+    assert decoder_recipe["model_kwargs"] == recipe_of_vae and decoder_recipe["init_from"] == "runs/vae_shapes/vae"
+    assert decoder_recipe["train_encoder"] is False  # the latents stay runs/vae_shapes/vae's
     shapes_vae = LatentCodec(AutoencoderKL(**recipe_of_vae))  # the autoencoder's shape, untrained
     for name in ("t2i_shapes_latent", "t2v_shapes_latent"):
         cfg = load_config(REPO / "configs" / f"{name}.json")
-        assert cfg.vae == "runs/vae_shapes/vae" and cfg.resolution == 64
+        assert cfg.vae == "runs/vae_shapes_decoder/vae" and cfg.resolution == 64
         assert f"--config configs/{name}.json" in cfg.description
         check_latent_model(cfg, shapes_vae)
         assert cfg.model_kwargs["sample_size"] == 16 and cfg.model_kwargs["patch_size"] == 2
