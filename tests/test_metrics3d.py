@@ -88,3 +88,12 @@ def test_each_cloud_keeps_one_emd_subset_across_the_three_matrices():
     expected = set_metrics(emd_matrix(sub_gen, points=24), emd_matrix(sub_gen, sub_ref, 24),
                            emd_matrix(sub_ref, points=24), "EMD")
     assert compare_sets(gen, ref, emd_points=24)["EMD"] == expected
+
+
+def test_emd_subsets_share_one_size_when_a_cloud_is_smaller_than_emd_points():
+    gen = [c[:20] for c in _world("a cube", range(3))]  # 20 points each, the reference whole
+    ref = _world("a cube", range(10, 13))
+    out = compare_sets(gen, ref, emd_points=64)["EMD"]  # equal 20-point subsets, not 20 against 64
+    expected = set_metrics(emd_matrix(gen, points=20), emd_matrix(gen, subsample(ref, 20, 1), 20),
+                           emd_matrix(subsample(ref, 20, 1), points=20), "EMD")
+    assert out == expected

@@ -156,10 +156,11 @@ def compare_sets(generated, reference, emd_points: int | None = None, seed: int 
     out = {"CD": set_metrics(chamfer_matrix(generated), chamfer_matrix(generated, reference),
                              chamfer_matrix(reference), "CD")}
     if emd_points:
-        # one subset per cloud, the same in all three matrices
-        gen, ref = subsample(generated, emd_points, seed), subsample(reference, emd_points, seed + 1)
-        out["EMD"] = set_metrics(emd_matrix(gen, points=emd_points), emd_matrix(gen, ref, emd_points),
-                                 emd_matrix(ref, points=emd_points), "EMD")
+        # one subset per cloud, the same in all three matrices, all of one size: a cloud with fewer
+        # than emd_points points brings every subset down to its size (EMD needs equal sizes)
+        n = min(emd_points, *(len(c) for c in _clouds(generated)), *(len(c) for c in _clouds(reference)))
+        gen, ref = subsample(generated, n, seed), subsample(reference, n, seed + 1)
+        out["EMD"] = set_metrics(emd_matrix(gen, points=n), emd_matrix(gen, ref, n), emd_matrix(ref, points=n), "EMD")
     return out
 
 
