@@ -195,7 +195,8 @@ def run(args: argparse.Namespace) -> None:
     print(markdown_table(["prompts", "n", "shape", "proportion", "colour", "joint"], readback_rows(scores)))
     if by_class:
         print()
-        emd = f"EMD exact on {args.emd_points}-point subsets" if args.emd_points else "no EMD"
+        emd_size = min(args.emd_points, args.num_points)  # metrics3d cuts every cloud to the smallest size
+        emd = f"EMD exact on {emd_size}-point subsets" if args.emd_points else "no EMD"
         print(f"set metrics per class, full sets, PointFlow convention (CD: sum of the two mean squared NN "
               f"distances); {emd}")
         print()
