@@ -57,3 +57,15 @@ def restore_text_encoder(folder, kwargs: dict) -> dict:
         if missing and index.get("text_encoder_package") == MINILM_PACKAGE:
             kwargs["text_encoder"], kwargs["tokenizer"] = load_minilm()
     return kwargs
+
+
+class RestoresTextEncoder:
+    """Mixin for a `DiffusionPipeline` subclass (list it before `DiffusionPipeline`): `from_pretrained`
+    as diffusers', plus a folder saved without its text encoder gets it back from the package named
+    in `text_encoder_package` (the shipped models keep MiniLM out of their folder); safetensors by default."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        kwargs = restore_text_encoder(pretrained_model_name_or_path, kwargs)
+        kwargs.setdefault("use_safetensors", True)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)

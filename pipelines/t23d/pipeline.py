@@ -25,7 +25,7 @@ from ..core.errors import UserError
 from ..core.guidance import guided_prediction, initial_latents
 from ..core.hooks_state import reset_hook_state
 from ..core.inputs import check_output_type, check_prompts, check_steps_and_guidance, integer, prompt_lists
-from ..core.text_encoder import encode_text, restore_text_encoder
+from ..core.text_encoder import RestoresTextEncoder, encode_text
 
 MIN_POINTS = 2          # a cloud needs two points for a bounding box (the world's normalisation)
 MAX_POINTS = 65536      # 32× the world's 2048: the voxel grid stays the same, memory grows with N
@@ -41,7 +41,7 @@ class T23DPipelineOutput(BaseOutput):
     colours: list[np.ndarray] | list[torch.Tensor] | None = None
 
 
-class T23DPipeline(AccelerationMixin, DiffusionPipeline):
+class T23DPipeline(AccelerationMixin, RestoresTextEncoder, DiffusionPipeline):
     """Text to a 3D point cloud (optionally coloured) with a `VoxelDiT` and any fitting diffusers
     flow-matching scheduler (`pipelines.core.schedulers`: flow-euler, flow-heun, dpm++, unipc)."""
 
@@ -55,16 +55,6 @@ class T23DPipeline(AccelerationMixin, DiffusionPipeline):
         self.register_modules(transformer=transformer, scheduler=scheduler, text_encoder=text_encoder,
                               tokenizer=tokenizer)
         self.register_to_config(text_max_length=text_max_length, text_encoder_package=text_encoder_package)
-
-    # ------------------------------------------------------------------ loading
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """As diffusers', plus: a folder saved without its text encoder gets it back from the package
-        named in `text_encoder_package` (the shipped models keep MiniLM out of their folder)."""
-        kwargs = restore_text_encoder(pretrained_model_name_or_path, kwargs)
-        kwargs.setdefault("use_safetensors", True)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # ------------------------------------------------------------------ properties
 

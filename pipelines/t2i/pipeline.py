@@ -24,7 +24,7 @@ from ..core.errors import UserError
 from ..core.guidance import guided_prediction, initial_latents
 from ..core.hooks_state import reset_hook_state
 from ..core.inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
-from ..core.text_encoder import encode_text, restore_text_encoder
+from ..core.text_encoder import RestoresTextEncoder, encode_text
 from ..core.pixels import to_unit_range
 
 
@@ -35,7 +35,7 @@ class ImagePipelineOutput(BaseOutput):
     images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
 
 
-class TextToImagePipeline(AccelerationMixin, DiffusionPipeline):
+class TextToImagePipeline(AccelerationMixin, RestoresTextEncoder, DiffusionPipeline):
     """Text (or class-label) to image with a DiT, any fitting diffusers scheduler, optional VAE.
 
     Pixel-space models have no `vae`; class-conditional models (DiT-XL/2) have no text encoder
@@ -57,16 +57,6 @@ class TextToImagePipeline(AccelerationMixin, DiffusionPipeline):
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
         # decode gives [0, 1] already: the processor only converts (no denormalising)
         self.image_processor = VaeImageProcessor(vae_scale_factor=self.vae_scale_factor, do_normalize=False)
-
-    # ------------------------------------------------------------------ loading
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """As diffusers', plus: a folder saved without its text encoder gets it back from the package
-        named in `text_encoder_package` (the shipped models keep MiniLM out of their folder)."""
-        kwargs = restore_text_encoder(pretrained_model_name_or_path, kwargs)
-        kwargs.setdefault("use_safetensors", True)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # ------------------------------------------------------------------ properties
 

@@ -28,7 +28,7 @@ from ..core.guidance import guided_prediction, initial_latents
 from ..core.hooks_state import reset_hook_state
 from ..core.inputs import check_output_type, check_prompts, check_side, check_steps_and_guidance, prompt_lists
 from ..core.pixels import from_unit_range, to_unit_range
-from ..core.text_encoder import encode_text, restore_text_encoder
+from ..core.text_encoder import RestoresTextEncoder, encode_text
 from .given_frames import given_frames
 
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
@@ -42,7 +42,7 @@ class VideoPipelineOutput(BaseOutput):
     frames: np.ndarray | torch.Tensor | list[list[PIL.Image.Image]]
 
 
-class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
+class TextToVideoPipeline(AccelerationMixin, RestoresTextEncoder, DiffusionPipeline):
     """Text to video with a `VideoDiT`, a flow-matching scheduler and an optional frame-wise VAE.
 
     Pixel-space models have no `vae`. Given frames (`init_frames` to continue from, `keyframes`
@@ -75,13 +75,6 @@ class TextToVideoPipeline(AccelerationMixin, DiffusionPipeline):
         if self.first_frame_model is not None:
             self.first_frame_model.pipeline.to(*args, **kwargs)
         return moved
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """As diffusers', plus: a folder saved without its text encoder gets MiniLM back from its package."""
-        kwargs = restore_text_encoder(pretrained_model_name_or_path, kwargs)
-        kwargs.setdefault("use_safetensors", True)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # ------------------------------------------------------------------ properties
 
