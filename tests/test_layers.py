@@ -18,7 +18,7 @@ LAYERS = {"world": 0, "dit": 1, "gaussians": 1, "samplers": 2, "pipelines": 3, "
 # sub-packages that must not import their siblings (the machinery every modality shares)
 SHARED = {"pipelines.core": "pipelines"}
 # may be absent, so they are imported where they are used
-OPTIONAL = {"xformers", "cache_dit", "gsplat", "bpy"}
+OPTIONAL = {"xformers", "cache_dit", "gsplat", "bpy", "playwright"}  # playwright: the test extra, for apps.screenshot
 # command-line entry points (`python -m ...`) that live in a lower package but are the top of the
 # stack: they may use any layer (pipelines' atomic writes, batches), and nothing may import them
 ENTRY_POINTS = {"gaussians.fit", "gaussians.write_world_clip"}

@@ -10,9 +10,9 @@ import logging
 from pathlib import Path
 
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler
+from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler
 
-from dit import build_dit
+from dit import SHAPES_AUTOENCODER, SHAPES_T2I_DIT, DiT
 
 from ..core.text_encoder import MINILM_PACKAGE, load_minilm
 from .pipeline import TextToImagePipeline
@@ -35,13 +35,19 @@ def shapes_pipeline(transformer, text_max_length: int = 32, text_encoder=None, t
                                text_encoder_package=MINILM_PACKAGE)
 
 
+def untrained_shapes_autoencoder() -> AutoencoderKL:
+    """The Shapes World autoencoder's architecture, untrained (64×64×3 → 16×16×4)."""
+    return AutoencoderKL(**SHAPES_AUTOENCODER)
+
+
 def untrained_t2i():
-    """A seeded, untrained pixel-space text-to-image pipeline (64×64, MiniLM text, flow matching)."""
+    """A seeded, untrained text-to-image pipeline of the shipped model's shape: a latent DiT and
+    the Shapes World autoencoder (64×64, MiniLM text, flow matching)."""
     torch.manual_seed(0)
-    transformer = build_dit("DiT-Ti/4", sample_size=64, in_channels=3, condition="text", text_dim=384,
-                            pooled_dim=384, adaln="single")
+    transformer = DiT(**SHAPES_T2I_DIT)
     text_encoder, tokenizer = load_minilm()
-    return shapes_pipeline(transformer, text_encoder=text_encoder, tokenizer=tokenizer)
+    return shapes_pipeline(transformer, text_encoder=text_encoder, tokenizer=tokenizer,
+                           vae=untrained_shapes_autoencoder())
 
 
 def load_default_t2i(**components):

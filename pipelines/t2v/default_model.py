@@ -17,7 +17,7 @@ import world
 from dit import VideoDiT, video_dit_config
 
 from ..core.text_encoder import MINILM_PACKAGE, load_minilm
-from ..t2i.default_model import SHIPPED_T2I
+from ..t2i.default_model import SHIPPED_T2I, untrained_shapes_autoencoder
 from ..t2i.pipeline import TextToImagePipeline
 from .first_frame import FirstFrameModel
 from .pipeline import TextToVideoPipeline
@@ -38,11 +38,13 @@ def shapes_t2v_pipeline(transformer, text_max_length: int = 32, text_encoder=Non
 
 
 def untrained_t2v():
-    """A seeded, untrained pixel-space text-to-video pipeline of the shipped model's shape."""
+    """A seeded, untrained text-to-video pipeline of the shipped model's shape: a latent VideoDiT
+    and the Shapes World autoencoder (16 frames of 64×64)."""
     torch.manual_seed(0)
     transformer = VideoDiT(**video_dit_config("shapes"))
     text_encoder, tokenizer = load_minilm()
-    return shapes_t2v_pipeline(transformer, text_encoder=text_encoder, tokenizer=tokenizer)
+    return shapes_t2v_pipeline(transformer, text_encoder=text_encoder, tokenizer=tokenizer,
+                               vae=untrained_shapes_autoencoder())
 
 
 def load_default_t2v(image_first: bool = True):
