@@ -109,6 +109,22 @@ def test_any_tile_size_gives_the_same_image(tile_size):
     assert_grads_close(grads, ref_grads, rtol=1e-9)
 
 
+@pytest.mark.parametrize("batch_elements", [1, 1 << 11])
+def test_batches_of_tiles_of_any_size_give_the_same_image(monkeypatch, batch_elements):
+    """Tiles are composited in batches (raster_tiles.BATCH_ELEMENTS, sized for speed); one tile a
+    batch, or a few, changes nothing — forward or backward."""
+    import gaussians.raster_tiles as raster_tiles
+
+    scene = random_scene(3, dtype=torch.float64)
+    want = render(scene, "torch")
+    monkeypatch.setattr(raster_tiles, "BATCH_ELEMENTS", batch_elements)
+    got = render(scene, "torch")
+    assert (got[0] - want[0]).abs().max() <= 1e-12 and (got[1] - want[1]).abs().max() <= 1e-12
+    assert_grads_close(got[2], want[2], rtol=1e-12)
+    # the patched size does split each round's tiles (up to 2 × 80 of 4 px) into several batches
+    assert max(1, batch_elements // (4**2 * raster_tiles.CHUNK)) <= 4
+
+
 @pytest.mark.parametrize("render_mode", ["RGB", "D", "RGB+D"])
 def test_render_modes_sh_and_per_camera_colours(render_mode):
     scene = random_scene(3, n=120, cameras=3, dtype=torch.float64)
