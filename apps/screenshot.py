@@ -83,7 +83,7 @@ def shoot(url: str, chromium: str, out: Path, prompt: str, method: str) -> None:
             finally:
                 browser.close()
         os.replace(tmp, out)
-    except Error as err:
+    except (Error, AssertionError) as err:  # playwright's errors, and expect()'s timeouts
         raise UserError(f"browser: {(str(err).strip().splitlines() or [''])[0]}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)

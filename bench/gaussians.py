@@ -23,11 +23,9 @@ vectorised compositor's many kernels feel more than the loop's).
 
 from __future__ import annotations
 
-import os
-
-
 import argparse
 import math
+import os
 import statistics
 import time
 

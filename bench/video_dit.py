@@ -1,7 +1,7 @@
 """Benchmark VideoDiT presets: size, batch-2 forward latency, training steps/s and a short
 training-loss comparison between attention layouts, all on Shapes World clips.
 
-    python -m bench.video_dit [--preset shapes] [--layouts factorised,full] [--threads 2]
+    python -m bench.video_dit [--preset shapes-pixel] [--layouts factorised,full] [--threads 2]
                               [--train-steps 30] [--batch 16]
 
 Wall times are min and median over repeats; on a shared machine the median is the honest
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.common import timed
-from dit import VideoDiT, video_dit_config
+from dit import VIDEO_DIT_PRESETS, VideoDiT, video_dit_config
 from dit.video_masks import masked_loss, sample_frame_masks
 from pipelines.core.text_encoder import encode_text, load_minilm
 from world.dataset import make_video_batch
@@ -48,7 +48,7 @@ def video_loss(model, x0, cond, sigma, noise, given) -> torch.Tensor:
     out = model(x_t, sigma * 1000, **cond, given_mask=given)
     target = noise - x0
     loss = masked_loss(out.sample, target, given)
-    for weight, pred in zip((0.25, 0.25, 0.5), out.branch_samples or []):  # the shipped recipe's weights
+    for weight, pred in zip((0.25, 0.25, 0.5), out.branch_samples or []):  # the pixel recipe's weights (configs/t2v_shapes_fast.json)
         k = target.shape[-1] // pred.shape[-1]
         pooled = F.avg_pool3d(target, (1, k, k))
         loss = loss + weight * masked_loss(pred, pooled, given)
@@ -57,13 +57,17 @@ def video_loss(model, x0, cond, sigma, noise, given) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="shapes")
+    parser.add_argument("--preset", default="shapes-pixel",
+                        help="a pixel-space VideoDiT preset (dit.VIDEO_DIT_PRESETS; the clips are world RGB clips)")
     parser.add_argument("--layouts", default="factorised,full")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--train-steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
+    if args.preset not in VIDEO_DIT_PRESETS or VIDEO_DIT_PRESETS[args.preset]["in_channels"] != 3:
+        pixel = [name for name, cfg in VIDEO_DIT_PRESETS.items() if cfg["in_channels"] == 3]
+        parser.error(f"--preset {args.preset!r}: this bench trains on world RGB clips; use a pixel-space preset: {pixel}")
     torch.set_num_threads(args.threads)
 
     encoder = load_minilm()

@@ -52,7 +52,8 @@ CHUNK = 32  # Gaussians per tile per round
 # pixels × Gaussians per batch of tiles (2 MB a float32 [B, P, K] tensor). Fewer, larger batches
 # mean fewer small kernels, each of which wakes OpenMP's threads: measured at 10k Gaussians, 256²,
 # 2 threads, forward / fwd+bwd ms by 2^15 … 2^20: with OMP_WAIT_POLICY=PASSIVE 97/203, 93/213,
-# 67/142, 50/143, 51/125, 54/129; ACTIVE 42/103, 34/79, 29/71, 27/66, 26/65, 26/67 (2026-12-03).
+# 67/142, 50/143, 51/125, 54/129; ACTIVE 42/103, 34/79, 29/71, 27/66, 26/65, 26/67 (2026-12-03; with
+# the policy unset, bench.gaussians then read 25.8/54.5 at 2^19).
 BATCH_ELEMENTS = 1 << 19
 MIN_LOG_ALPHA = -MAX_SIGMA  # log(o) − σ is clamped here: far below log(1/255), it keeps exp() off denormals
 

@@ -118,11 +118,15 @@ def test_batches_of_tiles_of_any_size_give_the_same_image(monkeypatch, batch_ele
     scene = random_scene(3, dtype=torch.float64)
     want = render(scene, "torch")
     monkeypatch.setattr(raster_tiles, "BATCH_ELEMENTS", batch_elements)
+    schedules = []
+    schedule = raster_tiles._schedule
+    monkeypatch.setattr(raster_tiles, "_schedule", lambda bins: schedules.append(schedule(bins)) or schedules[-1])
     got = render(scene, "torch")
     assert (got[0] - want[0]).abs().max() <= 1e-12 and (got[1] - want[1]).abs().max() <= 1e-12
     assert_grads_close(got[2], want[2], rtol=1e-12)
-    # the patched size does split each round's tiles (up to 2 × 80 of 4 px) into several batches
-    assert max(1, batch_elements // (4**2 * raster_tiles.CHUNK)) <= 4
+    # the patched size did split rounds into several batches
+    rounds, per_batch = schedules[0]
+    assert max(len(tiles) for tiles in rounds) > per_batch
 
 
 @pytest.mark.parametrize("render_mode", ["RGB", "D", "RGB+D"])

@@ -38,7 +38,7 @@ LIMITS = {
     "image-first": {"misses": {"background": 0, "colour": 0, "size": 1, "position": 0, "motion": 0, "shape": 4},
                     "shape_frames": 0.21, "template_iou": 0.54, "noise": 10.8, "clean_frames": 3},
     "video model alone": {"misses": {"background": 0, "colour": 0, "size": 1, "position": 0, "motion": 1, "shape": 4},
-                          "shape_frames": 0.16, "template_iou": 0.55, "noise": 10.2, "clean_frames": 2},
+                          "shape_frames": 0.17, "template_iou": 0.55, "noise": 10.1, "clean_frames": 2},
 }
 
 
@@ -64,6 +64,12 @@ def test_shipped_model_is_the_trained_one(shipped):
     assert isinstance(shipped.vae, AutoencoderKL)
     assert shipped.vae.config.latent_channels == shipped.transformer.config.in_channels
     assert shipped.transformer.config.sample_size * 2 ** (len(shipped.vae.config.block_out_channels) - 1) == 64
+    # the autoencoder is the Shapes World one the stand-in builds (dit.SHAPES_AUTOENCODER)
+    from dit import SHAPES_AUTOENCODER
+
+    for key, value in SHAPES_AUTOENCODER.items():
+        have = shipped.vae.config[key]
+        assert have == value or list(have) == list(value), key
     assert shipped.scheduler.config.shift == recipe["sigma_shift"]
     # inflation from the image model starts each temporal-attention gate (row 5 of the block's
     # modulation table) at zero; training is what opens it

@@ -133,11 +133,12 @@ def test_strip_has_a_row_per_prompt_with_the_references_beside_and_one_line_erro
     assert Image.open(out).size == (LABEL_W + 2 * block + 8, HEAD + 2 * ROW)
 
     # bad input: one error line, exit 2, before any model loads, nothing written
-    for argv in (["--prompts", tmp_path / "missing.txt", "--out", tmp_path / "x.png"],
-                 ["--prompts", prompts, "--out", out],  # exists, no --overwrite
-                 ["--prompts", prompts, "--out", tmp_path / "y.png", "--views", "0"]):
+    for argv, names in ((["--prompts", tmp_path / "missing.txt", "--out", tmp_path / "x.png"], "missing.txt"),
+                        (["--prompts", prompts, "--out", out], "--overwrite"),  # exists, no --overwrite
+                        (["--prompts", prompts, "--out", tmp_path / "y.png", "--views", "0"], "--views")):
         code, _, err = cli(capsys, "--model", tmp_path / "no-model-here", *argv, *FAST)
         assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1, err
+        assert names in err and "no-model-here" not in err, err  # the bad value, found before the model
     assert "prompts file not found" in cli(capsys, "--prompts", tmp_path / "missing.txt", "--out",
                                            tmp_path / "x.png")[2]
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
