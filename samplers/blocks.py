@@ -27,7 +27,8 @@ FEATURE_PREFIXES = ("attn", "mlp", "ff")
 
 # ModuleLists of a model that run after its blocks, on their output: ditkit's MultiResDiT and
 # VideoDiT refine branches. Cheap heads (a final norm + linear) are not listed: forecasting them
-# saves nothing, but a refine branch is a quarter of the shipped image model's forward.
+# saves nothing, but a refine branch is a quarter of the forward of the pixel MultiResDiT shipped
+# before issue 22.
 HEAD_IDENTIFIERS = ("branches",)
 
 

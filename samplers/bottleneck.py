@@ -11,8 +11,9 @@ x = (1 − σ)·x̂0 + σ·ε. Re-noising above where the last stage stopped let
 resizing artefacts.
 
 Default stages (1.0×, 10 %, σ 1→0.9), (0.625×, 60 %, σ 0.92→0.35), (1.0×, 30 %, σ 0.7→0): the
-middle stage draws 64×64 images at 40×40 (32×32 video frames at 20×20). Half size was the first
-default and fell short: the shipped image model was trained at 64×64 only, and a thin cross drawn
+middle stage draws 64×64 images at 40×40 (the 32×32 frames of the pixel video model shipped
+before issue 22 at 20×20). Half size was the first default and fell short: the pixel MultiResDiT
+shipped before issue 22 was trained at 64×64 only, and a thin cross drawn
 at 32×32 is lost (no plan split, σ levels, per-stage shift or up-sampling mode brought it back,
 nor did a fine-tune that also trains at 32×32, `configs/t2i_shapes_multires.json`). At 5/8 size
 the same model keeps its shapes, and of the splits that read as uncached the 10/60/30 one is the

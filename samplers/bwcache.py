@@ -9,8 +9,9 @@ again (and so measures its change afresh); the final `final_steps_full` steps al
 
 With `forecast_head` (default), a step on which every block was reused also forecasts the
 modules after the blocks (the refine branches of MultiResDiT and VideoDiT: a large share of the
-shipped video model's forward) from the steps that ran them, as FBCache and CG-Taylor do;
-otherwise the head runs on every step, which caps the speed-up on such a model.
+forward of the pixel video model shipped before issue 22) from the steps that ran them, as
+FBCache and CG-Taylor do; otherwise the head runs on every step, which caps the speed-up on such
+a model.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ class BWCacheConfig:
 
     Defaults from `python -m bench.cache` at 50 steps (docs/BENCHMARKS.md, "BWCache per step with
     the head forecast"): one decision per step with the head forecast, threshold 0.2. On the
-    shipped video and image models it was faster and closer to the uncached output than the
-    per-block form with the head run on every step, with the video oracle's motion as uncached.
+    pixel video and image models shipped before issue 22 it was faster and closer to the uncached
+    output than the per-block form with the head run on every step, with the video oracle's
+    motion as uncached.
     The head forecast needs every block reused in a step, which the per-step decision makes common
     (per block with the head forecast was slower and further off). 0.2 against 0.1: faster and
     closer on both models."""

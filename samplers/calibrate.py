@@ -5,8 +5,8 @@ dB PSNR against the uncached output of the same seed, measured on a short calibr
 ran (`stats`: block and head evaluations) and what each costs, timed once on the uncached
 reference run (`WorkCosts`). Not one timed run per candidate: on a shared CPU that mostly measures
 the neighbours. Counting blocks alone misjudged the candidates that also forecast the head
-(MultiResDiT's refine branches, a large share of the shipped image model's forward). When no candidate
-reaches the target the choice is no cache.
+(MultiResDiT's refine branches, a large share of the forward of the pixel MultiResDiT shipped
+before issue 22). When no candidate reaches the target the choice is no cache.
 
     choice, trials = calibrate(lambda config: sample(config), pipe.transformer, target_psnr=35)
 """
@@ -29,7 +29,8 @@ from .methods import make_policy
 from .taylorseer import TaylorSeerConfig
 
 # gentle → aggressive within each method; 10 runs of the calibration prompt. The settings on
-# bench/cache.py's Pareto front for the shipped image model (docs/BENCHMARKS.md), plus BWCache
+# bench/cache.py's Pareto front for the pixel MultiResDiT shipped before issue 22 (not rerun on
+# the latent models; docs/BENCHMARKS.md), plus BWCache
 # (the video model's studied cache); fixed-interval caching is dominated there and left out.
 DEFAULT_CANDIDATES = (
     FBCacheConfig(threshold=0.05), FBCacheConfig(threshold=0.1), FBCacheConfig(threshold=0.15),

@@ -10,10 +10,11 @@ run. `target="residual"` forecasts (last output − second block's input) instea
 reaches the last block; it needs both to have one shape.
 
 A model whose blocks feed a costly head (MultiResDiT's refine branches: a large share of the
-shipped image model's forward) would keep paying for it on every skipped step, which caps the speed-up
-far below what skipping the blocks promises. With `forecast_head` (default) a skipped step
-forecasts the head's outputs too, from the same full steps, so a skipped step costs the embeddings
-and the first block only. The first block's error gates the whole forecast, head included.
+forward of the pixel MultiResDiT shipped before issue 22) would keep paying for it on every
+skipped step, which caps the speed-up far below what skipping the blocks promises. With
+`forecast_head` (default) a skipped step forecasts the head's outputs too, from the same full
+steps, so a skipped step costs the embeddings and the first block only. The first block's error
+gates the whole forecast, head included.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class CGTaylorConfig:
     (and the head's) forecast; first_order: of the first block's; the first/last steps always run;
     forecast_head: forecast the modules after the blocks on skipped steps too (else they run).
 
-    The default δ = 0.1 is `python -m bench.cache`'s pick on the shipped image model at 50 steps:
+    The default δ = 0.1 is `python -m bench.cache`'s pick on the pixel MultiResDiT shipped before
+    issue 22, at 50 steps:
     it sits inside the range the first-block errors take there (a much smaller δ never skips)
     and skips a large share of the block work with the oracle unchanged (docs/BENCHMARKS.md)."""
 

@@ -4,20 +4,21 @@ computed step, the other blocks add their cached residuals instead of running.
 
 The residual, not the output: the output carries the block's input along, which barely moves
 between steps, so its relative change understates how much the block's work changed. On the
-shipped image model the output-gated version trailed diffusers' FirstBlockCache in PSNR at the
-same speed-up (docs/BENCHMARKS.md, "Cache design A/Bs").
+pixel MultiResDiT shipped before issue 22 the output-gated version trailed diffusers'
+FirstBlockCache in PSNR at the same speed-up (docs/BENCHMARKS.md, "Cache design A/Bs").
 
 "First" is the first block *run*, learnt per forward, so interleaved stacks (Latte) work.
 
 With `forecast_head`, a step that reuses the blocks also forecasts the modules after them
-(MultiResDiT's refine branches, a large share of the shipped image model's forward) from the
+(MultiResDiT's refine branches, a large share of the forward of the pixel MultiResDiT shipped
+before issue 22) from the
 fully computed steps, as CG-Taylor does; otherwise they run on every step.
 
 With `residual_order` ≥ 1 a reused block adds its residual extrapolated over the step index from
 the last fully computed steps (`samplers.taylor.Forecaster`), as cache-dit's DBCache does with its
 TaylorSeer calibrator, instead of the last residual as it was (order 0, the default). It matters
 only with `forecast_head` off: with it on, a reused step's output is the head's forecast and the
-blocks' outputs are not read. On the shipped image model, with the head run on every step,
+blocks' outputs are not read. On that pixel MultiResDiT, with the head run on every step,
 order 1 was closer to the uncached output than order 0 at the same share of blocks skipped, but
 the head forecast (the default) was faster still at a similar PSNR, since the head does not run
 (docs/BENCHMARKS.md). So the default stays; order 1 with `forecast_head=False` is for models
@@ -40,10 +41,11 @@ class FBCacheConfig:
     """threshold: reuse when the relative L1 change of the first block's residual < threshold (0: never);
     forecast_head: on reused steps, forecast the head at order `head_order` instead of running it;
     residual_order: extrapolate the reused blocks' residuals at this order (0: reuse them as they were).
-    It is on by default: on the shipped image model it was both faster and closer to the uncached
-    output than running the head, since the head run on reused block features is less consistent
-    than its forecast. The default threshold 0.1 is on `python -m bench.cache`'s speed/PSNR Pareto
-    front for that model with the oracle as uncached (the figures: docs/BENCHMARKS.md)."""
+    It is on by default: on the pixel MultiResDiT shipped before issue 22 it was both faster and
+    closer to the uncached output than running the head, since the head run on reused block
+    features is less consistent than its forecast. The default threshold 0.1 is on
+    `python -m bench.cache`'s speed/PSNR Pareto front for that model with the oracle as uncached
+    (the figures: docs/BENCHMARKS.md)."""
 
     threshold: float = 0.1
     forecast_head: bool = True

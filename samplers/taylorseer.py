@@ -7,7 +7,8 @@ forecast (the block's norms, gates and residual adds still run). See `samplers.t
 
 With `forecast_head` (default) the modules after the blocks (MultiResDiT's refine branches) are
 forecast the same way between full steps; the paper's DiTs have only a cheap final layer there,
-but a refine branch is a large share of the shipped image model's forward (see `samplers.cg_taylor`).
+but a refine branch is a large share of the forward of the pixel MultiResDiT shipped before
+issue 22 (see `samplers.cg_taylor`).
 """
 
 from __future__ import annotations

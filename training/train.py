@@ -233,7 +233,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, max_steps: int | None = None, e
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="JSON recipe, e.g. configs/t2i_shapes.json or configs/t2v_shapes.json")
+    p.add_argument("--config", required=True, help="JSON recipe, e.g. configs/t2i_shapes_latent.json")
     p.add_argument("--out", required=True, help="run folder: log.jsonl, checkpoint/, pipeline/")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop at this global step (the schedule still spans total_steps); re-run to continue")

@@ -42,6 +42,6 @@ def load_default_t23d(**components) -> T23DPipeline:
     if not (SHIPPED_T23D / "model_index.json").is_file():
         raise ModelNotShipped(
             f"the text-to-3D model is not shipped yet ({SHIPPED_T23D} holds no model_index.json); train it with "
-            f"`{RECIPE_T23D}` (a few hours on 2 CPU cores), then copy runs/t23d_shapes/pipeline to {SHIPPED_T23D} "
+            f"`{RECIPE_T23D}` (about 95 minutes on 2 CPU cores), then copy runs/t23d_shapes/pipeline to {SHIPPED_T23D} "
             f"or pass that folder as the model path")
     return T23DPipeline.from_pretrained(SHIPPED_T23D, **components)

@@ -1,10 +1,14 @@
 """Image-first text to video: a text-to-image model draws each clip's first frame, and the video
 model continues it as a given frame (VDT's mask modelling), as Emu Video factorises the task.
 
-Why: ditkit's video models get colour, position, background and motion right but draw small
-shapes ragged at 32×32, while the shipped image model draws shapes right at 64×64 (the oracle's
+Why: ditkit's video models get colour, position, background and motion right but draw shapes
+worse than the image models do (the pixel video model shipped before issue 22 drew small shapes
+ragged at 32×32; the latent one shipped since draws 64×64 frames and still keeps the prompt's
+shape in few of them), while the shipped image model draws shapes better at 64×64 (the oracle's
 reading of both: `python -m bench.t2v`, docs/BENCHMARKS.md); a clip's look is fixed by its first
-frame, which the video model then moves. The image is drawn at the image model's own size and area-resized to the clip's frames.
+frame, which the video model then moves. The image is drawn at the image model's own size and
+area-resized to the clip's frames when the two differ (at the shipped sizes, 64×64 both, it is
+not resized).
 """
 
 from __future__ import annotations
