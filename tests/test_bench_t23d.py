@@ -3,6 +3,7 @@ world itself (read back perfectly, 1-NNA near 50 %), and the table rows from syn
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bench import t23d
@@ -64,7 +65,12 @@ def test_readback_scores_count_colour_only_where_a_prompt_names_one():
     specs = [Shape3DSpec("cube", "tall", "red"), Shape3DSpec("torus")]
     samples = [sample_shape3d(s, 5) for s in specs]
     scores = t23d.readback_scores([s.points for s in samples], [s.colours for s in samples], specs)
-    assert scores == {"n": 2, "shape": 1.0, "proportion": 1.0, "colour": 1.0, "coloured": 1, "joint": 1.0}
+    chamfer = scores.pop("chamfer")
+    assert scores == {"n": 2, "shape": 1.0, "proportion": 1.0, "colour": 1.0, "coloured": 1, "joint": 1.0, "clean": 1.0}
+    assert 0 < chamfer < 0.0075
+    fuzzy = t23d.readback_scores([s.points + np.random.default_rng(0).normal(size=s.points.shape) * 0.08
+                                  for s in samples], [s.colours for s in samples], specs)
+    assert fuzzy["clean"] == 0.0 and fuzzy["chamfer"] > chamfer
     wrong = t23d.readback_scores([samples[1].points], [None], [Shape3DSpec("torus", None, "red")])
     assert wrong["shape"] == 1.0 and wrong["colour"] == 0.0 and wrong["joint"] == 0.0
     assert len(t23d.readback_specs("heldout", 20)) == 20 and len(t23d.class_specs("cone", 7)) == 7

@@ -127,6 +127,28 @@ def test_the_reader_reads_fresh_world_samples_back():
     assert all(r.colour is None for r, s in zip(readings, specs) if s.colour is None)
 
 
+def test_clean_means_a_crisp_surface_in_one_colour():
+    """World samples read clean; the same samples with a fuzzy surface (Gaussian jitter of std 0.05
+    of the half-extent) or with a fifth of their points in another colour do not, though their
+    shape and colour are still read right."""
+    from world.reader3d import CLEAN_CHAMFER
+
+    rng = np.random.default_rng(7)
+    specs = [Shape3DSpec(s, p, "red") for s, p in COMBOS]
+    samples = [sample_shape3d(spec, rng) for spec in specs]
+    readings = [read_shape3d(s.points, s.colours) for s in samples]
+    assert all(r.clean and r.colour_share == 1.0 for r in readings)
+    assert max(r.chamfer for r in readings) < CLEAN_CHAMFER
+    fuzzy = [read_shape3d(s.points + rng.normal(size=s.points.shape) * 0.05, s.colours) for s in samples]
+    assert np.mean([not r.clean for r in fuzzy]) >= 0.9
+    speckled = []
+    for s in samples:
+        colours = s.colours.copy()
+        colours[: len(colours) // 5] = [0.0, 0.0, 1.0]  # a fifth of the points blue
+        speckled.append(read_shape3d(s.points, colours))
+    assert all(r.colour == "red" and r.colour_share == pytest.approx(0.8, abs=0.01) and not r.clean for r in speckled)
+
+
 def test_the_reader_ignores_placement_and_tells_proportions_apart():
     spec = Shape3DSpec("cone", "tall", "green")
     sample = sample_shape3d(spec, 99)
