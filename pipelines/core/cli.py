@@ -213,6 +213,16 @@ def run_prompts_cli(args, check_args: Callable, generate_all: Callable) -> int:
     return run_cli(body)
 
 
+def figure_prompts(args, default: Callable[[], list[str]]) -> tuple[list[str], list[int]]:
+    """The prompts and seeds of a figure CLI (sample grid, clip strip, shape strip): those of
+    `--prompts FILE` when given, else `default()` with seeds `--seed`, `--seed` + 1, …"""
+    if args.prompts:
+        jobs = read_prompt_file(args.prompts, args.seed)
+        return [j.prompt for j in jobs], [j.seed for j in jobs]
+    prompts = default()
+    return prompts, [args.seed + i for i in range(len(prompts))]
+
+
 def batch_summary(made: int, already: int, failed: int, skipped: int, manifest_path, prefix: str = "",
                   seconds: float | None = None) -> int:
     """The last line of a batch on stderr; the exit code: 1 if any prompt failed, else 0."""

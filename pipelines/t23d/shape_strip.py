@@ -31,9 +31,8 @@ from world.shapes3d import (SHAPES3D, Shape3DSpec, caption3d, is_held_out, norma
 from ..core import inputs
 from ..core.allocator import keep_freed_memory
 from ..core.atomic import atomic_write
-from ..core.batch import read_prompt_file
-from ..core.cli import (ArgumentParser, add_sampling_args, check_new_output, check_sampling_args, parse_device,
-                        parse_dtype, quiet_libraries, run_cli)
+from ..core.cli import (ArgumentParser, add_sampling_args, check_new_output, check_sampling_args, figure_prompts,
+                        parse_device, parse_dtype, quiet_libraries, run_cli)
 from ..core.errors import UserError
 from ..core.schedulers import make_scheduler
 from .loading import load_t23d_pipeline
@@ -289,12 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 1 <= args.views <= MAX_VIEWS:
             raise UserError(f"--views must be between 1 and {MAX_VIEWS}, got {args.views}")
         inputs.integer("--num-points", args.num_points, MIN_POINTS, MAX_POINTS)
-        if args.prompts:
-            jobs = read_prompt_file(args.prompts, args.seed)
-            prompts, seeds = [j.prompt for j in jobs], [j.seed for j in jobs]
-        else:
-            prompts = [caption3d(s) for s in default_specs(args.split, seed=args.seed)]  # shapes in turn
-            seeds = [args.seed + i for i in range(len(prompts))]
+        prompts, seeds = figure_prompts(  # default: the shapes in turn
+            args, lambda: [caption3d(s) for s in default_specs(args.split, seed=args.seed)])
         pipe = load_t23d_pipeline(args.model, parse_device(args.device), parse_dtype(args.dtype))
         if args.scheduler:
             pipe.scheduler = make_scheduler(args.scheduler, pipe.scheduler)

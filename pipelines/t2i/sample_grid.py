@@ -24,9 +24,8 @@ import world
 
 from ..core.allocator import keep_freed_memory
 from ..core.atomic import atomic_write
-from ..core.batch import read_prompt_file
-from ..core.cli import (ArgumentParser, add_sampling_args, check_new_output, check_sampling_args, parse_device,
-                        parse_dtype, quiet_libraries, run_cli)
+from ..core.cli import (ArgumentParser, add_sampling_args, check_new_output, check_sampling_args, figure_prompts,
+                        parse_device, parse_dtype, quiet_libraries, run_cli)
 from ..core.errors import UserError
 from ..core.schedulers import make_scheduler
 from .loading import load_t2i_pipeline
@@ -85,12 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         check_sampling_args(args)
         check_new_output(args.out, args.overwrite)
-        if args.prompts:
-            jobs = read_prompt_file(args.prompts, args.seed)
-            prompts, seeds = [j.prompt for j in jobs], [j.seed for j in jobs]
-        else:
-            prompts = world.eval_prompts(args.n, "heldout", seed=args.seed)
-            seeds = [args.seed + i for i in range(len(prompts))]
+        prompts, seeds = figure_prompts(args, lambda: world.eval_prompts(args.n, "heldout", seed=args.seed))
         if args.reference:
             if args.reference_size < 32:
                 raise UserError(f"--reference-size must be at least 32 (WORLD.md), got {args.reference_size}")

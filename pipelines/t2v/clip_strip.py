@@ -24,9 +24,8 @@ import world
 
 from ..core.allocator import keep_freed_memory
 from ..core.atomic import atomic_write
-from ..core.batch import read_prompt_file
-from ..core.cli import (ArgumentParser, add_sampling_args, check_new_output, check_sampling_args, parse_device,
-                        parse_dtype, quiet_libraries, run_cli)
+from ..core.cli import (ArgumentParser, add_sampling_args, check_new_output, check_sampling_args, figure_prompts,
+                        parse_device, parse_dtype, quiet_libraries, run_cli)
 from ..core.errors import UserError
 from ..core.schedulers import make_scheduler
 from .first_frame import add_first_frame_arg, configure_first_frame_model
@@ -127,12 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         check_new_output(args.out, args.overwrite)
         if args.frames_shown < 1:
             raise UserError(f"--frames-shown must be at least 1, got {args.frames_shown}")
-        if args.prompts:
-            jobs = read_prompt_file(args.prompts, args.seed)
-            prompts, seeds = [j.prompt for j in jobs], [j.seed for j in jobs]
-        else:
-            prompts = world.video_eval_prompts(len(world.MOTIONS), args.split, seed=args.seed)  # motions in turn
-            seeds = [args.seed + i for i in range(len(prompts))]
+        prompts, seeds = figure_prompts(  # default: the motions in turn
+            args, lambda: world.video_eval_prompts(len(world.MOTIONS), args.split, seed=args.seed))
         pipe = load_t2v_pipeline(args.model, parse_device(args.device), parse_dtype(args.dtype))
         configure_first_frame_model(pipe, args.first_frame_model)
         if args.scheduler:
