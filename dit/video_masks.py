@@ -16,18 +16,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-MASK_MODES = ("unconditional", "predict", "backward", "interpolate", "single", "random")
+MASK_MODES = ("unconditional", "predict", "backward", "interpolate", "single", "random", "first")
 
 # Mostly plain text-to-video (the main task), the rest spread over the conditional tasks.
 DEFAULT_MODE_WEIGHTS = {"unconditional": 0.4, "predict": 0.2, "backward": 0.1, "interpolate": 0.1,
-                        "single": 0.1, "random": 0.1}
+                        "single": 0.1, "random": 0.1, "first": 0.0}
 
 
 def mask_for(mode: str, num_frames: int, k: int = 1, index: int = 0,
              generator: torch.Generator | None = None, prob: float = 0.3) -> torch.Tensor:
     """The (F,) given-mask of one task.
 
-    predict: frames 0..k-1; backward: the last k; interpolate: every k-th frame from 0;
+    first: frame 0 alone (the task image-first sampling sets); predict: frames 0..k-1;
+    backward: the last k; interpolate: every k-th frame from 0;
     single: frame `index`; random: each frame with probability `prob` (from `generator`),
     never all of them; unconditional: none.
     """
@@ -38,7 +39,9 @@ def mask_for(mode: str, num_frames: int, k: int = 1, index: int = 0,
     mask = torch.zeros(num_frames, dtype=torch.bool)
     if mode in ("predict", "backward", "interpolate") and not 1 <= k <= num_frames:
         raise ValueError(f"k={k} is out of range for mode {mode!r} with {num_frames} frames")
-    if mode == "predict":
+    if mode == "first":
+        mask[0] = True
+    elif mode == "predict":
         mask[:k] = True
     elif mode == "backward":
         mask[num_frames - k:] = True
@@ -79,6 +82,8 @@ def sample_frame_masks(batch: int, num_frames: int, generator: torch.Generator |
     def draw(low: int, high: int) -> int:
         return int(torch.randint(low, high, (1,), generator=generator))
 
+    # modes of weight 0 leave the draw: a recipe's masks do not change when a mode is added
+    modes, weights = zip(*[(m, w) for m, w in zip(modes, weights) if w > 0])
     picks = torch.multinomial(torch.tensor(weights, dtype=torch.float64), batch, replacement=True,
                               generator=generator)
     masks = []

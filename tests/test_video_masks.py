@@ -57,6 +57,19 @@ def test_sampling_respects_modes_and_weights():
     assert set(MASK_MODES) >= {"unconditional", "predict", "backward", "interpolate", "single", "random"}
 
 
+def test_first_mode_gives_frame_zero_alone_and_a_zero_weight_mode_leaves_the_draw_alone():
+    assert frames(mask_for("first", 8)) == [0]  # what image-first sampling gives the video model
+    firsts = sample_frame_masks(16, 8, torch.Generator().manual_seed(0), weights={"first": 1.0})
+    assert firsts[:, 0].all() and not firsts[:, 1:].any()
+    mixed = sample_frame_masks(400, 8, torch.Generator().manual_seed(0), weights={"first": 0.6, "unconditional": 0.4})
+    share = (mixed[:, 0] & ~mixed[:, 1:].any(1)).float().mean().item()
+    assert 0.5 < share < 0.7 and not mixed[:, 1:].any()
+    # "first" has weight 0 by default: the masks of earlier recipes draw exactly as before it existed
+    old_modes = [m for m in MASK_MODES if m != "first"]
+    before = sample_frame_masks(64, 8, torch.Generator().manual_seed(3), modes=old_modes)
+    assert torch.equal(sample_frame_masks(64, 8, torch.Generator().manual_seed(3)), before)
+
+
 def test_given_frames_mask_from_pipeline_inputs():
     assert frames(given_frames_mask(8, init_count=2, keyframe_indices=[5, 7])) == [0, 1, 5, 7]
     assert frames(given_frames_mask(4)) == []
