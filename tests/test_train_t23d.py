@@ -163,3 +163,26 @@ def test_export_is_a_small_pipeline_folder_that_loads_and_generates(short_run):
                generator=torch.Generator().manual_seed(0))
     assert [p.shape for p in out.points] == [(cfg.num_points, 3)] * 2
     assert all(np.isfinite(p).all() for p in out.points) and len(out.colours) == 2
+
+
+def test_a_second_phase_takes_the_weights_of_a_saved_model_with_another_grid_frame(short_run, tmp_path, text_cache):
+    """configs/t23d_shapes_fixed.json's route: transplant_from a saved VoxelDiT whose voxel_normalize
+    differs (init_from would refuse the different config); every tensor fits, so the run starts from it."""
+    cfg, out, _ = short_run
+    saved = dit.VoxelDiT.from_pretrained(out / "pipeline" / "transformer")
+    second = tiny_config(total_steps=1, lr=1e-12, warmup_steps=0, decay_steps=0, eval_prompts=1, eval_steps=1,
+                         transplant_from=[str(out / "pipeline")],
+                         model_kwargs={**cfg.model_kwargs, "voxel_normalize": not saved.config.voxel_normalize})
+    train(second, tmp_path, echo=quiet, text_cache=text_cache)
+    started = dit.VoxelDiT.from_pretrained(tmp_path / "pipeline" / "transformer")
+    assert started.config.voxel_normalize != saved.config.voxel_normalize
+    theirs = saved.state_dict()
+    for name, tensor in started.state_dict().items():
+        torch.testing.assert_close(tensor, theirs[name], msg=name)
+
+
+def test_the_second_phase_recipe_continues_the_first_on_the_fixed_cube():
+    first, second = load_config(SHIPPED), load_config(REPO / "configs" / "t23d_shapes_fixed.json")
+    assert first.model_kwargs.get("voxel_normalize", True)  # DiT-3D's per-cloud normalisation, the default
+    assert second.model_kwargs == {**first.model_kwargs, "voxel_normalize": False}
+    assert second.transplant_from == ["runs/t23d_shapes/pipeline"] and second.description

@@ -225,7 +225,8 @@ class TrainConfig:
 
     def _validate_point_task(self, need) -> None:
         """t23d trains a point model (`VoxelDiT`) on world.shapes3d clouds, and only it does; the
-        image-only options (autoencoder, contrast twins, low-res batches) do not apply."""
+        image-only options (autoencoder, contrast twins, low-res batches) do not apply. A second phase
+        may start from a saved VoxelDiT (`init_from` of the same config, `transplant_from` of any)."""
         cls = getattr(dit, str(self.model), None)
         point_model = isinstance(cls, type) and issubclass(cls, dit.VoxelDiT)
         if self.task != "t23d":
@@ -236,7 +237,7 @@ class TrainConfig:
             need(self.model_kwargs.get("in_channels", 3) in POINT_CHANNELS,
                  f"task 't23d': model_kwargs.in_channels must be one of {POINT_CHANNELS} (xyz, or xyz + rgb), "
                  f"got {self.model_kwargs.get('in_channels')!r}")
-        for name in ("vae", "contrast_attribute", "low_res", "init_from", "transplant_from"):
+        for name in ("vae", "contrast_attribute", "low_res"):
             need(getattr(self, name) is None, f"task 't23d' takes no {name} (got {getattr(self, name)!r})")
 
     @property
